@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "prismq",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PrismQ", targets: ["PrismQ"]),
+        .library(name: "PrismQSQLite", targets: ["PrismQSQLite"]),
+        .executable(name: "prismq", targets: ["prismq"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "PrismQ",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "PrismQSQLite",
+            dependencies: [
+                "PrismQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(name: "PrismQServer", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .executableTarget(
+            name: "prismq",
+            dependencies: [
+                "PrismQ",
+                "PrismQSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "PrismQTests", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .testTarget(
+            name: "PrismQSQLiteTests",
+            dependencies: ["PrismQ", "PrismQSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "PrismQCLITests", dependencies: ["PrismQ"], swiftSettings: upcoming),
+    ]
+)

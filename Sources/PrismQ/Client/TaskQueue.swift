@@ -1,0 +1,105 @@
+import Foundation
+
+/// The client of a PrismQ queue: enqueue, look at and manage tasks.
+///
+/// A thin facade over a ``QueueStore``; pick the store with a static member:
+/// ```swift
+/// let queue = TaskQueue(store: try .sqlite(path: "queue.db"))
+/// ```
+public struct TaskQueue: Sendable {
+    /// The store the queue reads and writes.
+    public let store: any QueueStore
+
+    /// A queue over `store`.
+    public init(store: some QueueStore) {
+        self.store = store
+    }
+
+    /// Enqueues one task.
+    ///
+    /// - Returns: the stored task, and whether it was created (`false` when its idempotency key
+    ///   already named a task, which is returned instead).
+    /// - Throws: `invalidArgument` or `payloadTooLarge` for a task that breaks the contract.
+    @discardableResult
+    public func enqueue(_ task: NewTask) async throws(QueueError) -> EnqueueResult {
+        let results = try await store.enqueue([task])
+        return results[0]
+    }
+
+    /// Enqueues 1–1000 tasks in one transaction: all are stored, or none.
+    @discardableResult
+    public func enqueue(batch tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
+        try await store.enqueue(tasks)
+    }
+
+    /// Enqueues a task whose payload is any `Encodable` value.
+    ///
+    /// ```swift
+    /// try await queue.enqueue("email.send", payload: Email(to: "a@b.c"), priority: 5,
+    ///                         delay: .seconds(10), idempotencyKey: "welcome-42")
+    /// ```
+    @discardableResult
+    public func enqueue<Payload: Encodable & Sendable>(
+        _ type: String,
+        payload: Payload,
+        priority: Int = 0,
+        delay: Duration? = nil,
+        runAfter: Date? = nil,
+        maxAttempts: Int = 3,
+        idempotencyKey: String? = nil,
+        timeout: Duration? = nil
+    ) async throws(QueueError) -> QueueTask {
+        let task = NewTask(
+            type: type,
+            payload: try RawJSON(encoding: payload),
+            priority: priority,
+            runAfter: runAfter,
+            delay: delay,
+            maxAttempts: maxAttempts,
+            idempotencyKey: idempotencyKey,
+            timeout: timeout
+        )
+        return try await enqueue(task).task
+    }
+
+    /// The task with this id. Throws `notFound` when there is none.
+    public func task(id: Int64) async throws(QueueError) -> QueueTask {
+        try await store.task(id: id)
+    }
+
+    /// One page of tasks, newest first.
+    public func tasks(
+        matching filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()
+    )
+        async throws(QueueError) -> TaskPage
+    {
+        try await store.tasks(matching: filter, page: page)
+    }
+
+    /// Cancels a task (see ``QueueStore/cancel(id:)``).
+    @discardableResult
+    public func cancel(id: Int64) async throws(QueueError) -> QueueTask {
+        try await store.cancel(id: id)
+    }
+
+    /// Re-queues a `dead` or `cancelled` task with a fresh attempt budget.
+    @discardableResult
+    public func retry(id: Int64) async throws(QueueError) -> QueueTask {
+        try await store.retry(id: id)
+    }
+
+    /// The queue's counts, ages and throughput.
+    public func stats() async throws(QueueError) -> QueueStats {
+        try await store.stats()
+    }
+
+    /// A task's history, oldest first.
+    public func logs(taskID: Int64) async throws(QueueError) -> [TaskLogEntry] {
+        try await store.logs(taskID: taskID)
+    }
+
+    /// The worker registry.
+    public func workers() async throws(QueueError) -> [WorkerInfo] {
+        try await store.workers()
+    }
+}

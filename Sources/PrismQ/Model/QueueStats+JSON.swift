@@ -1,0 +1,55 @@
+extension QueueStats {
+    /// The contract's `GET /queue/stats` body as JSON text.
+    package var json: String {
+        func counts(_ values: [TaskStatus: Int]) -> String {
+            var writer = JSONWriter()
+            for status in TaskStatus.allCases {
+                writer.add(status.rawValue, values[status] ?? 0)
+            }
+            return writer.json
+        }
+        var byTypeWriter = JSONWriter()
+        for type in byType.keys.sorted() {
+            byTypeWriter.add(type, raw: counts(byType[type] ?? [:]))
+        }
+        var throughput = JSONWriter()
+        throughput.add("completed_last_minute", completedLastMinute)
+        throughput.add("completed_last_hour", completedLastHour)
+        throughput.add("failed_last_minute", failedLastMinute)
+        throughput.add("failed_last_hour", failedLastHour)
+        var workers = JSONWriter()
+        workers.add("active", activeWorkers)
+        workers.add("stale", staleWorkers)
+        var writer = JSONWriter()
+        writer.add("by_status", raw: counts(byStatus))
+        writer.add("by_type", raw: byTypeWriter.json)
+        writer.add("oldest_ready_age_seconds", oldestReadyAgeSeconds)
+        writer.add("throughput", raw: throughput.json)
+        writer.add("workers", raw: workers.json)
+        return writer.json
+    }
+}
+
+extension TaskPage {
+    /// The contract's `GET /queue/tasks` body as JSON text.
+    package var json: String {
+        var writer = JSONWriter()
+        writer.add("tasks", raw: JSONWriter.array(tasks.map { $0.json() }))
+        writer.add("next_cursor", nextCursor?.description)
+        return writer.json
+    }
+}
+
+extension TaskLogEntry {
+    /// One history entry as JSON text.
+    package var json: String {
+        var writer = JSONWriter()
+        writer.add("id", id)
+        writer.add("task_id", taskID)
+        writer.add("event", event.rawValue)
+        writer.add("at", at)
+        writer.add("worker_id", workerID)
+        writer.add("message", message)
+        return writer.json
+    }
+}

@@ -1,0 +1,31 @@
+extension QueueTask {
+    /// The contract's task object as JSON text, fields in the contract's order.
+    ///
+    /// With `includeLease`, the lease token and cancel flag are added (for workers).
+    package func json(includeLease: Bool = false) -> String {
+        var writer = JSONWriter()
+        writer.add("id", id)
+        writer.add("type", type)
+        writer.add("payload", raw: payload.text)
+        writer.add("status", status.rawValue)
+        writer.add("priority", priority)
+        writer.add("attempts", attempts)
+        writer.add("max_attempts", maxAttempts)
+        writer.add("idempotency_key", idempotencyKey)
+        writer.add("created_at", createdAt)
+        writer.add("run_after", runAfter)
+        writer.add("claimed_by", claimedBy)
+        writer.add("claimed_at", claimedAt)
+        writer.add("lease_expires_at", leaseExpiresAt)
+        writer.add("completed_at", completedAt)
+        writer.add("last_error", lastError)
+        writer.add("result", raw: result?.text)
+        writer.add(
+            "timeout_seconds", timeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 })
+        writer.add("cancel_requested", cancelRequested)
+        if includeLease {
+            writer.add("lease_token", leaseToken.map { String($0) })
+        }
+        return writer.json
+    }
+}

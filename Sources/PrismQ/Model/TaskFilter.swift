@@ -1,0 +1,86 @@
+import Foundation
+
+/// Which tasks a list returns. Both fields narrow the list; `nil` means any.
+public struct TaskFilter: Sendable, Hashable {
+    /// Only tasks in this state.
+    public var status: TaskStatus?
+    /// Only tasks of this type.
+    public var type: String?
+
+    /// A filter; with no arguments, every task.
+    public init(status: TaskStatus? = nil, type: String? = nil) {
+        self.status = status
+        self.type = type
+    }
+}
+
+/// One page of a task list: how many, and where to continue.
+public struct PageRequest: Sendable, Hashable {
+    /// The page size, 1–1000; 100 by default.
+    public var limit: Int
+    /// The `nextCursor` of the previous page, or `nil` for the first page.
+    public var cursor: PageCursor?
+
+    /// A page request; the first 100 tasks by default.
+    public init(limit: Int = 100, cursor: PageCursor? = nil) {
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+/// An opaque position in a newest-first task list.
+///
+/// A list continued from a cursor shows each task that existed when the list began exactly
+/// once, however many tasks are enqueued meanwhile (new tasks are newer than the cursor).
+public struct PageCursor: Sendable, Hashable, CustomStringConvertible {
+    /// The id of the last task of the previous page; the next page starts below it.
+    package let lastID: Int64
+
+    package init(lastID: Int64) {
+        self.lastID = lastID
+    }
+
+    /// Reads a cursor from its text form.
+    ///
+    /// - Throws: ``QueueError`` `invalidArgument` for anything that is not a cursor PrismQ made.
+    public init(parsing text: String) throws(QueueError) {
+        guard let data = Data(base64URLEncoded: text),
+            let decoded = String(data: data, encoding: .utf8),
+            decoded.hasPrefix("v1:"),
+            let id = Int64(decoded.dropFirst(3)), id > 0
+        else {
+            throw QueueError(.invalidArgument, "The cursor is malformed.")
+        }
+        self.lastID = id
+    }
+
+    /// The opaque text form, safe in a URL.
+    public var description: String { Data("v1:\(lastID)".utf8).base64URLEncodedString() }
+}
+
+/// A page of tasks, newest first.
+public struct TaskPage: Sendable, Hashable {
+    /// The tasks of this page.
+    public var tasks: [QueueTask]
+    /// Where the next page starts; `nil` on the last page.
+    public var nextCursor: PageCursor?
+
+    /// Makes a page.
+    public init(tasks: [QueueTask], nextCursor: PageCursor?) {
+        self.tasks = tasks
+        self.nextCursor = nextCursor
+    }
+}
+
+extension Data {
+    fileprivate init?(base64URLEncoded text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        self.init(base64Encoded: base64)
+    }
+
+    fileprivate func base64URLEncodedString() -> String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,60 @@
+import PrismQ
+import Synchronization
+
+/// Counts a pool's reads, writes, waits and errors; cheap enough for every operation.
+final class PoolStatisticsRecorder: Sendable {
+    private struct Counters {
+        var activeReads = 0
+        var activeWrites = 0
+        var reads = 0
+        var writes = 0
+        var waits = 0
+        var errors = 0
+    }
+
+    private let counters = Mutex(Counters())
+    private let maxReaders: Int
+
+    init(maxReaders: Int) {
+        self.maxReaders = maxReaders
+    }
+
+    /// Records the start of a read; a read that finds every reader busy counts as a wait.
+    func beginRead() {
+        counters.withLock { counters in
+            if counters.activeReads >= maxReaders { counters.waits += 1 }
+            counters.activeReads += 1
+            counters.reads += 1
+        }
+    }
+
+    func endRead() {
+        counters.withLock { $0.activeReads -= 1 }
+    }
+
+    /// Records the start of a write; a write behind another one of this process counts as a wait.
+    func beginWrite() {
+        counters.withLock { counters in
+            if counters.activeWrites >= 1 { counters.waits += 1 }
+            counters.activeWrites += 1
+            counters.writes += 1
+        }
+    }
+
+    func endWrite() {
+        counters.withLock { $0.activeWrites -= 1 }
+    }
+
+    func recordError() {
+        counters.withLock { $0.errors += 1 }
+    }
+
+    var snapshot: StoreStatistics {
+        counters.withLock { counters in
+            StoreStatistics(
+                readConnections: maxReaders, writeConnections: 1, reads: counters.reads,
+                writes: counters.writes, waits: counters.waits, errors: counters.errors
+            )
+        }
+    }
+}

@@ -1,0 +1,19 @@
+import Foundation
+import PrismQ
+
+/// How a ``SQLiteStore`` opens and uses its file.
+public struct SQLiteConfiguration: Sendable {
+    /// The PRAGMA profile applied to every connection. Default: ``SQLitePragmaProfile/balanced``.
+    public var profile: SQLitePragmaProfile = .balanced
+    /// The most read connections the pool opens. Default: 8.
+    public var maxReaders: Int = 8
+    /// The limits enqueued tasks are checked against. Default: 1 MiB payloads.
+    public var validation = TaskValidation()
+    /// How long a worker may stay silent before the registry calls it stale. Default: 30 s.
+    public var workerStaleAfter: Duration = .seconds(30)
+    /// The clock the store reads "now" from. Default: the system clock.
+    public var now: @Sendable () -> Date = { Date() }
+
+    /// Every default.
+    public init() {}
+}

@@ -1,0 +1,93 @@
+import GRDB
+import PrismQ
+
+/// The database schema, as numbered migrations recorded in `PRAGMA user_version`.
+///
+/// Migrations run in one `IMMEDIATE` transaction, so several processes opening a new file at
+/// once apply them exactly once. A database whose version is newer than the code is refused.
+enum SQLiteSchema {
+    /// The migrations in order; the schema version is the count applied.
+    static let migrations: [String] = [version1]
+
+    /// The version this code writes.
+    static var currentVersion: Int { migrations.count }
+
+    /// Brings the database up to ``currentVersion``.
+    ///
+    /// - Throws: `storage` when the database is newer than this code.
+    static func migrate(_ db: Database, path: String) throws {
+        try db.inTransaction(.immediate) {
+            let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+            guard version <= currentVersion else {
+                throw QueueError(
+                    .storage,
+                    "The database \(path) has schema version \(version), newer than this PrismQ understands "
+                        + "(\(currentVersion)); use a newer PrismQ."
+                )
+            }
+            for migration in migrations[version...] {
+                try db.execute(sql: migration)
+            }
+            if version < currentVersion {
+                try db.execute(sql: "PRAGMA user_version = \(currentVersion)")
+            }
+            return .commit
+        }
+    }
+
+    /// Tasks, their logs and the worker registry. Times are integer milliseconds since 1970.
+    static let version1 = """
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('queued', 'running', 'completed', 'failed', 'dead', 'cancelled')),
+            priority INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 3,
+            idempotency_key TEXT,
+            created_at INTEGER NOT NULL,
+            run_after INTEGER NOT NULL,
+            claimed_by TEXT,
+            claimed_at INTEGER,
+            lease_expires_at INTEGER,
+            lease_token INTEGER,
+            completed_at INTEGER,
+            last_error TEXT,
+            result TEXT,
+            timeout_ms INTEGER,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            weight INTEGER GENERATED ALWAYS AS (max(1, priority)) VIRTUAL
+        );
+        CREATE UNIQUE INDEX tasks_by_idempotency_key ON tasks (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX tasks_by_status ON tasks (status, id);
+        CREATE INDEX tasks_by_type ON tasks (type, status, id);
+        CREATE INDEX tasks_ready_by_time ON tasks (run_after, id) WHERE status = 'queued';
+        CREATE INDEX tasks_by_finish ON tasks (status, completed_at) WHERE completed_at IS NOT NULL;
+
+        CREATE TABLE task_logs (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+            event TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            worker_id TEXT,
+            message TEXT
+        );
+        CREATE INDEX task_logs_by_task ON task_logs (task_id, id);
+        CREATE INDEX task_logs_by_event ON task_logs (event, at);
+
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY NOT NULL,
+            hostname TEXT,
+            pid INTEGER,
+            capabilities TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(capabilities)),
+            strategy TEXT,
+            started_at INTEGER NOT NULL,
+            last_heartbeat_at INTEGER NOT NULL,
+            stopped_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX workers_by_heartbeat ON workers (last_heartbeat_at);
+        """
+}

@@ -1,0 +1,55 @@
+import GRDB
+import PrismQ
+
+extension SQLiteStore {
+    public func enqueue(_ tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
+        try configuration.validation.validate(batch: tasks)
+        let now = nowMillis
+        return try await write { db in
+            try tasks.map { task in try Self.insert(task, now: now, db: db) }
+        }
+    }
+
+    /// Inserts one task, or returns the task its idempotency key already names.
+    private static func insert(_ task: NewTask, now: Int64, db: Database) throws -> EnqueueResult {
+        if let key = task.idempotencyKey,
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: StoreSQL.taskByIdempotencyKey),
+                arguments: [key]
+            )
+        {
+            return EnqueueResult(task: TaskRow.decode(row), created: false)
+        }
+        let runAfter =
+            if let date = task.runAfter { TaskRow.millis(date) } else if let delay = task.delay {
+                now + TaskRow.millis(delay)
+            } else { now }
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    INSERT INTO tasks (type, payload, status, priority, max_attempts, idempotency_key,
+                                       created_at, run_after, timeout_ms)
+                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                    RETURNING \(TaskRow.columns)
+                    """
+            ),
+            arguments: [
+                task.type, task.payload.text, task.priority, task.maxAttempts, task.idempotencyKey, now,
+                runAfter, task.timeout.map(TaskRow.millis),
+            ]
+        )!
+        let stored = TaskRow.decode(row)
+        try appendLog(taskID: stored.id, event: .enqueued, at: now, db: db)
+        return EnqueueResult(task: stored, created: true)
+    }
+
+    /// Appends a row to a task's history.
+    static func appendLog(
+        taskID: Int64, event: TaskLogEntry.Event, at: Int64, workerID: String? = nil, message: String? = nil,
+        db: Database
+    ) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO task_logs (task_id, event, at, worker_id, message) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [taskID, event.rawValue, at, workerID, message])
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+import PrismQ
+
+extension SQLiteStore {
+    public func task(id: Int64) async throws(QueueError) -> QueueTask {
+        try await read { db in try Self.fetchTask(id: id, db: db) }
+    }
+
+    /// The task with this id, or `notFound`.
+    static func fetchTask(id: Int64, db: Database) throws -> QueueTask {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: StoreSQL.taskByID),
+                arguments: [id]
+            )
+        else {
+            throw QueueError(.notFound, "No task has the id \(id).")
+        }
+        return TaskRow.decode(row)
+    }
+
+    public func tasks(matching filter: TaskFilter, page: PageRequest) async throws(QueueError) -> TaskPage {
+        try TaskValidation.validate(page)
+        if let type = filter.type {
+            try TaskValidation.validateType(type)
+        }
+        let (sql, arguments) = Self.listQuery(filter, page)
+        let limit = page.limit
+        return try await read { db in
+            let tasks = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(TaskRow.decode)
+            guard tasks.count > limit else { return TaskPage(tasks: tasks, nextCursor: nil) }
+            let shown = Array(tasks.prefix(limit))
+            return TaskPage(tasks: shown, nextCursor: PageCursor(lastID: shown[limit - 1].id))
+        }
+    }
+
+    /// The newest-first page query: each filter walks an index in id order, so a page costs
+    /// the same however many tasks there are. A type without a status reads one ordered range
+    /// per status and merges them.
+    static func listQuery(_ filter: TaskFilter, _ page: PageRequest) -> (String, StatementArguments) {
+        let below = page.cursor?.lastID ?? Int64.max
+        let fetch = page.limit + 1
+        let order = "ORDER BY id DESC LIMIT ?"
+        switch (filter.type, filter.status) {
+        case (nil, nil):
+            return ("SELECT \(TaskRow.columns) FROM tasks WHERE id < ? \(order)", [below, fetch])
+        case (nil, let status?):
+            return (
+                "SELECT \(TaskRow.columns) FROM tasks WHERE status = ? AND id < ? \(order)",
+                [status.rawValue, below, fetch]
+            )
+        case (let type?, let status?):
+            return (
+                "SELECT \(TaskRow.columns) FROM tasks WHERE type = ? AND status = ? AND id < ? \(order)",
+                [type, status.rawValue, below, fetch]
+            )
+        case (let type?, nil):
+            let arms = TaskStatus.allCases.map { status in
+                """
+                SELECT * FROM (SELECT \(TaskRow.columns) FROM tasks
+                WHERE type = ?1 AND status = '\(status.rawValue)' AND id < ?2 ORDER BY id DESC LIMIT ?3)
+                """
+            }
+            let sql = "SELECT * FROM (\(arms.joined(separator: " UNION ALL "))) ORDER BY id DESC LIMIT ?3"
+            return (sql, [type, below, fetch])
+        }
+    }
+
+    public func logs(taskID: Int64) async throws(QueueError) -> [TaskLogEntry] {
+        try await read { db in
+            _ = try Self.fetchTask(id: taskID, db: db)
+            return try Row.fetchAll(
+                db.cachedStatement(sql: StoreSQL.logsOfTask),
+                arguments: [taskID]
+            ).map { row in
+                TaskLogEntry(
+                    id: row[0], taskID: row[1], event: TaskLogEntry.Event(rawValue: row[2]),
+                    at: TaskRow.date(row[3])!, workerID: row[4], message: row[5]
+                )
+            }
+        }
+    }
+
+    public func stats() async throws(QueueError) -> QueueStats {
+        let now = nowMillis
+        let staleBefore = now - TaskRow.millis(configuration.workerStaleAfter)
+        return try await read { db in
+            var byStatus = Dictionary(uniqueKeysWithValues: TaskStatus.allCases.map { ($0, 0) })
+            var byType: [String: [TaskStatus: Int]] = [:]
+            for row in try Row.fetchAll(db.cachedStatement(sql: StoreSQL.countsByTypeAndStatus)) {
+                guard let status = TaskStatus(rawValue: row[1]) else { continue }
+                let count: Int = row[2]
+                byStatus[status, default: 0] += count
+                byType[row[0], default: Dictionary(uniqueKeysWithValues: TaskStatus.allCases.map { ($0, 0) })][
+                    status] = count
+            }
+            let oldestReady = try Int64.fetchOne(db.cachedStatement(sql: StoreSQL.oldestReady), arguments: [now])
+            func completed(since: Int64) throws -> Int {
+                try Int.fetchOne(db.cachedStatement(sql: StoreSQL.completedSince), arguments: [since]) ?? 0
+            }
+            func failed(since: Int64) throws -> Int {
+                try Int.fetchOne(db.cachedStatement(sql: StoreSQL.failedAttemptsSince), arguments: [since]) ?? 0
+            }
+            let workers = try Row.fetchOne(db.cachedStatement(sql: StoreSQL.workerStates), arguments: [staleBefore])
+            return QueueStats(
+                byStatus: byStatus,
+                byType: byType,
+                oldestReadyAgeSeconds: oldestReady.map { Double(now - $0) / 1000 },
+                completedLastMinute: try completed(since: now - 60_000),
+                completedLastHour: try completed(since: now - 3_600_000),
+                failedLastMinute: try failed(since: now - 60_000),
+                failedLastHour: try failed(since: now - 3_600_000),
+                activeWorkers: workers?[0] ?? 0,
+                staleWorkers: workers?[1] ?? 0
+            )
+        }
+    }
+
+    public func workers() async throws(QueueError) -> [WorkerInfo] {
+        let staleBefore = nowMillis - TaskRow.millis(configuration.workerStaleAfter)
+        return try await read { db in
+            return try Row.fetchAll(db.cachedStatement(sql: StoreSQL.workers)).map { row in
+                let heartbeat: Int64 = row[6]
+                let stopped = (row[7] as Int64?) != nil
+                let capabilities = (try? JSONDecoder().decode([String].self, from: Data((row[3] as String).utf8))) ?? []
+                return WorkerInfo(
+                    id: row[0], hostname: row[1], pid: row[2], capabilities: capabilities, strategy: row[4],
+                    startedAt: TaskRow.date(row[5])!, lastHeartbeatAt: TaskRow.date(heartbeat)!,
+                    state: stopped ? .stopped : heartbeat < staleBefore ? .stale : .active,
+                    currentTasks: row[8]
+                )
+            }
+        }
+    }
+}
+
+/// Read statements of the store; each reads an index, never the whole table
+/// (the counts read the covering `tasks_by_type` index).
+enum StoreSQL {
+    static let countsByTypeAndStatus = "SELECT type, status, count(*) FROM tasks GROUP BY type, status"
+    static let oldestReady = "SELECT min(run_after) FROM tasks WHERE status = 'queued' AND run_after <= ?"
+    static let completedSince = "SELECT count(*) FROM tasks WHERE status = 'completed' AND completed_at >= ?"
+    static let failedAttemptsSince = """
+        SELECT (SELECT count(*) FROM task_logs WHERE event = 'failed' AND at >= ?1)
+             + (SELECT count(*) FROM task_logs WHERE event = 'expired' AND at >= ?1)
+        """
+    static let workerStates = """
+        SELECT count(*) FILTER (WHERE last_heartbeat_at >= ?1), count(*) FILTER (WHERE last_heartbeat_at < ?1)
+        FROM workers WHERE stopped_at IS NULL
+        """
+    static let workers = """
+        SELECT w.id, w.hostname, w.pid, w.capabilities, w.strategy, w.started_at, w.last_heartbeat_at, w.stopped_at,
+               (SELECT count(*) FROM tasks t WHERE t.status = 'running' AND t.claimed_by = w.id)
+        FROM workers w ORDER BY w.last_heartbeat_at DESC
+        """
+    static let logsOfTask =
+        "SELECT id, task_id, event, at, worker_id, message FROM task_logs WHERE task_id = ? ORDER BY id"
+    static let taskByID = "SELECT \(TaskRow.columns) FROM tasks WHERE id = ?"
+    static let taskByIdempotencyKey = "SELECT \(TaskRow.columns) FROM tasks WHERE idempotency_key = ?"
+}

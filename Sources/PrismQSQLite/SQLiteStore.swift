@@ -1,0 +1,128 @@
+import Foundation
+import GRDB
+import PrismQ
+
+/// A ``QueueStore`` in one SQLite file, on a GRDB `DatabasePool` in WAL mode: one writer,
+/// a pool of readers, the PRAGMA profile of its configuration on every connection.
+///
+/// Open one store per file per process; several processes may share the file.
+public final class SQLiteStore: QueueStore {
+    /// The database file.
+    public let path: String
+    /// How the store was opened.
+    public let configuration: SQLiteConfiguration
+
+    let pool: DatabasePool
+    private let recorder: PoolStatisticsRecorder
+
+    /// Opens (and creates, with its directory) the database at `path` and brings its schema
+    /// up to date.
+    ///
+    /// - Throws: `storage` with a sentence naming the file when the directory cannot be made,
+    ///   the file is not a SQLite database, is read-only, or has a newer schema.
+    public init(path: String, configuration: SQLiteConfiguration = SQLiteConfiguration()) throws(QueueError) {
+        guard configuration.maxReaders >= 1 else {
+            throw QueueError(.invalidArgument, "maxReaders must be at least 1.")
+        }
+        self.path = path
+        self.configuration = configuration
+        self.recorder = PoolStatisticsRecorder(maxReaders: configuration.maxReaders)
+        try Self.prepareLocation(path)
+
+        var grdb = Configuration()
+        grdb.label = "prismq"
+        grdb.busyMode = .timeout(Self.seconds(configuration.profile.busyTimeout))
+        grdb.maximumReaderCount = configuration.maxReaders
+        grdb.foreignKeysEnabled = true
+        let statements = configuration.profile.statements
+        grdb.prepareDatabase { db in
+            try db.execute(sql: statements)
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: grdb)
+            try pool.writeWithoutTransaction { db in
+                try SQLiteSchema.migrate(db, path: path)
+            }
+        } catch {
+            throw QueueError.translating(error, path: path)
+        }
+    }
+
+    /// Makes the file's directory, and refuses a file nobody may write.
+    private static func prepareLocation(_ path: String) throws(QueueError) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw QueueError(.storage, "Cannot create the database \(path): \(directory) is not a directory.")
+            }
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw QueueError(.storage, "Cannot create the directory \(directory) for the database \(path).")
+            }
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard !isDirectory.boolValue else {
+                throw QueueError(.storage, "The database path \(path) is a directory.")
+            }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let permissions = (attributes?[.posixPermissions] as? NSNumber)?.intValue ?? 0o644
+            guard permissions & 0o222 != 0, FileManager.default.isWritableFile(atPath: path) else {
+                throw QueueError(.storage, "The database \(path) is read-only; PrismQ needs to write it.")
+            }
+        }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// The connection pool's counters.
+    public var statistics: StoreStatistics { recorder.snapshot }
+
+    /// Runs `body` in one `IMMEDIATE` write transaction; any error rolls it back.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        recorder.beginWrite()
+        defer { recorder.endWrite() }
+        do {
+            return try await pool.write(body)
+        } catch {
+            return try rethrow(error)
+        }
+    }
+
+    /// Runs `body` on a reader, in one snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        recorder.beginRead()
+        defer { recorder.endRead() }
+        do {
+            return try await pool.read(body)
+        } catch {
+            return try rethrow(error)
+        }
+    }
+
+    private func rethrow<T>(_ error: any Error) throws(QueueError) -> T {
+        let translated = QueueError.translating(error, path: path)
+        if translated.code == .busy || translated.code == .storage {
+            recorder.recordError()
+        }
+        throw translated
+    }
+
+    /// The current time in milliseconds, from the configured clock.
+    var nowMillis: Int64 { TaskRow.millis(configuration.now()) }
+}
+
+extension QueueStore where Self == SQLiteStore {
+    /// A SQLite store at `path` (see ``SQLiteStore/init(path:configuration:)``).
+    public static func sqlite(
+        path: String, configuration: SQLiteConfiguration = SQLiteConfiguration()
+    )
+        throws(QueueError) -> SQLiteStore
+    {
+        try SQLiteStore(path: path, configuration: configuration)
+    }
+}

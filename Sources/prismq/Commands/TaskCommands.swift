@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import PrismQ
+
+/// `prismq get ID`: one task and its history.
+struct GetCommand: QueueCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show a task and its history.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The task id.")
+    var id: Int64
+
+    func run(queue: TaskQueue) async throws(QueueError) {
+        let task = try await queue.task(id: id)
+        if store.json {
+            printLine(task.json())
+            return
+        }
+        printLine(Formatting.taskDetail(task))
+        let logs = try await queue.logs(taskID: id)
+        printLine("\nhistory")
+        printLine(
+            Formatting.table(
+                header: ["AT", "EVENT", "WORKER", "MESSAGE"],
+                rows: logs.map {
+                    [Formatting.time($0.at), $0.event.rawValue, $0.workerID ?? "-", Formatting.clip($0.message, 60)]
+                }
+            )
+        )
+    }
+}
+
+/// `prismq cancel ID`.
+struct CancelCommand: QueueCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Cancel a task.",
+        discussion:
+            "A queued task is cancelled at once; a running one is marked and ends cancelled when its worker stops."
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The task id.")
+    var id: Int64
+
+    func run(queue: TaskQueue) async throws(QueueError) {
+        let task = try await queue.cancel(id: id)
+        if store.json {
+            printLine(task.json())
+        } else if task.status == .cancelled {
+            printLine("Task \(id) cancelled.")
+        } else {
+            printLine("Task \(id) is running; cancellation requested.")
+        }
+    }
+}
+
+/// `prismq retry ID`.
+struct RetryCommand: QueueCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Re-queue a dead or cancelled task with a fresh attempt budget."
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The task id.")
+    var id: Int64
+
+    func run(queue: TaskQueue) async throws(QueueError) {
+        let task = try await queue.retry(id: id)
+        printLine(store.json ? task.json() : "Task \(id) queued again (\(task.maxAttempts) attempts).")
+    }
+}
+
+/// `prismq list`.
+struct ListCommand: QueueCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List tasks, newest first.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, help: "Only tasks in this state: queued, running, completed, failed, dead, cancelled.")
+    var status: String?
+
+    @Option(name: .long, help: "Only tasks of this type.")
+    var type: String?
+
+    @Option(name: .long, help: "Tasks per page, 1–1000.")
+    var limit: Int = 50
+
+    @Option(name: .long, help: "Continue from the cursor a previous page printed.")
+    var cursor: String?
+
+    func request() throws(QueueError) -> (TaskFilter, PageRequest) {
+        let filter = TaskFilter(
+            status: try status.map { text throws(QueueError) in try Parsing.status(text) }, type: type)
+        let page = PageRequest(
+            limit: limit, cursor: try cursor.map { text throws(QueueError) in try PageCursor(parsing: text) })
+        try TaskValidation.validate(page)
+        if let type { try TaskValidation.validateType(type) }
+        return (filter, page)
+    }
+
+    func check() throws(QueueError) {
+        _ = try request()
+    }
+
+    func run(queue: TaskQueue) async throws(QueueError) {
+        let (filter, page) = try request()
+        let result = try await queue.tasks(matching: filter, page: page)
+        if store.json {
+            printLine(result.json)
+            return
+        }
+        printLine(result.tasks.isEmpty ? "No tasks." : Formatting.taskTable(result.tasks))
+        if let next = result.nextCursor {
+            printLine("More: --cursor \(next)")
+        }
+    }
+}
+
+/// `prismq stats`.
+struct StatsCommand: QueueCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show queue counts and throughput.")
+
+    @OptionGroup var store: StoreOptions
+
+    func run(queue: TaskQueue) async throws(QueueError) {
+        let stats = try await queue.stats()
+        if store.json {
+            printLine(stats.json)
+            return
+        }
+        let statuses = TaskStatus.allCases
+        var rows = [["all"] + statuses.map { String(stats.byStatus[$0] ?? 0) }]
+        for type in stats.byType.keys.sorted() {
+            rows.append([type] + statuses.map { String(stats.byType[type]?[$0] ?? 0) })
+        }
+        printLine(Formatting.table(header: ["TYPE"] + statuses.map { $0.rawValue.uppercased() }, rows: rows))
+        let age = stats.oldestReadyAgeSeconds.map { String(format: "%.1f s", $0) } ?? "nothing ready"
+        printLine("")
+        printLine("oldest ready task: \(age)")
+        printLine("completed: \(stats.completedLastMinute) last minute, \(stats.completedLastHour) last hour")
+        printLine("failed attempts: \(stats.failedLastMinute) last minute, \(stats.failedLastHour) last hour")
+        printLine("workers: \(stats.activeWorkers) active, \(stats.staleWorkers) stale")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import PrismQ
+
+/// Readable output: aligned tables and short times.
+enum Formatting {
+    /// Rows under a header, each column as wide as its widest cell.
+    static func table(header: [String], rows: [[String]]) -> String {
+        let widths = header.indices.map { column in
+            ([header] + rows).map { $0[column].count }.max() ?? 0
+        }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { cell, width in cell.padding(toLength: width, withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// A time in RFC 3339, or `-`.
+    static func time(_ date: Date?) -> String {
+        date.map(RFC3339.string(from:)) ?? "-"
+    }
+
+    /// Text cut to `width` characters with an ellipsis.
+    static func clip(_ text: String?, _ width: Int = 40) -> String {
+        guard let text else { return "-" }
+        let line = text.replacingOccurrences(of: "\n", with: " ")
+        return line.count <= width ? line : String(line.prefix(width - 1)) + "…"
+    }
+
+    /// The one-task-per-row table of `list`.
+    static func taskTable(_ tasks: [QueueTask]) -> String {
+        table(
+            header: ["ID", "TYPE", "STATUS", "PRIORITY", "ATTEMPTS", "CREATED", "RUN AFTER", "LAST ERROR"],
+            rows: tasks.map { task in
+                [
+                    String(task.id), task.type, task.status.rawValue, String(task.priority),
+                    "\(task.attempts)/\(task.maxAttempts)", time(task.createdAt), time(task.runAfter),
+                    clip(task.lastError),
+                ]
+            }
+        )
+    }
+
+    /// Every field of one task, a line each.
+    static func taskDetail(_ task: QueueTask) -> String {
+        let fields: [(String, String)] = [
+            ("id", String(task.id)), ("type", task.type), ("status", task.status.rawValue),
+            ("priority", String(task.priority)), ("attempts", "\(task.attempts) of \(task.maxAttempts)"),
+            ("idempotency key", task.idempotencyKey ?? "-"), ("created at", time(task.createdAt)),
+            ("run after", time(task.runAfter)), ("claimed by", task.claimedBy ?? "-"),
+            ("claimed at", time(task.claimedAt)), ("lease expires at", time(task.leaseExpiresAt)),
+            ("completed at", time(task.completedAt)), ("cancel requested", task.cancelRequested ? "yes" : "no"),
+            ("last error", task.lastError ?? "-"), ("payload", task.payload.text),
+            ("result", task.result?.text ?? "-"),
+        ]
+        let width = fields.map(\.0.count).max() ?? 0
+        return fields.map { name, value in name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value }
+            .joined(separator: "\n")
+    }
+}
