@@ -67,9 +67,11 @@ public struct SQLitePragmaProfile: Sendable, Hashable, CustomStringConvertible {
         return profile
     }
 
-    /// The statements that set the profile on one connection (`busy_timeout` is set by GRDB).
+    /// The statements that set the profile on one connection. The writer needs them again
+    /// after GRDB switches it to WAL, which resets `synchronous`.
     var statements: String {
         """
+        PRAGMA busy_timeout = \(busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000);
         PRAGMA synchronous = \(synchronous.rawValue);
         PRAGMA wal_autocheckpoint = \(walAutocheckpoint);
         PRAGMA cache_size = \(cacheSize);

@@ -41,6 +41,7 @@ public final class SQLiteStore: QueueStore {
         do {
             pool = try DatabasePool(path: path, configuration: grdb)
             try pool.writeWithoutTransaction { db in
+                try db.execute(sql: statements)
                 try SQLiteSchema.migrate(db, path: path)
             }
         } catch {

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Runs the built `prismq` binary and captures what it prints.
+struct CLIRunner: Sendable {
+    struct Output: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The binary: `$PRISMQ_BINARY` (set by scripts/test), else `.build/debug/prismq` of this package.
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["PRISMQ_BINARY"], !path.isEmpty {
+            return path
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/prismq").path
+    }()
+
+    let directory: String
+
+    init() {
+        directory = NSTemporaryDirectory() + "prismq-cli-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    var database: String { directory + "/queue.db" }
+
+    /// Starts `prismq arguments…`; `wait()` the result.
+    func start(_ arguments: [String], environment: [String: String]? = nil) throws -> Running {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        if let environment {
+            process.environment = environment
+        }
+        let id = UUID().uuidString
+        let out = directory + "/\(id).out"
+        let err = directory + "/\(id).err"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return Running(process: process, out: out, err: err)
+    }
+
+    /// Runs `prismq arguments…` to the end.
+    func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Output {
+        try start(arguments, environment: environment).wait()
+    }
+
+    /// Runs `prismq arguments… --db <this test's database>`.
+    func onDatabase(_ arguments: String...) throws -> Output {
+        try run(arguments + ["--db", database])
+    }
+
+    /// A started process.
+    struct Running {
+        let process: Process
+        let out: String
+        let err: String
+
+        func wait() -> Output {
+            process.waitUntilExit()
+            func read(_ path: String) -> String {
+                String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+            }
+            return Output(status: process.terminationStatus, stdout: read(out), stderr: read(err))
+        }
+    }
+
+    /// Parses one JSON object printed on stdout.
+    static func object(_ text: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+@Suite("prismq CLI, end to end through the built binary")
+struct CLITests {
+    let cli = CLIRunner()
+
+    @Test func enqueueThenListShowsTheTask() throws {
+        let enqueued = try cli.onDatabase("enqueue", "--type", "demo", "--payload", #"{"n":1}"#)
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        #expect(enqueued.stdout.hasPrefix("Enqueued task 1 (demo), queued"))
+        let list = try cli.onDatabase("list")
+        #expect(list.status == 0)
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("ID  TYPE  STATUS") == true)
+        #expect(lines.dropFirst().first?.hasPrefix("1   demo  queued") == true)
+
+        let json = try CLIRunner.object(try cli.onDatabase("list", "--json").stdout)
+        let tasks = json["tasks"] as! [[String: Any]]
+        #expect(tasks.count == 1)
+        #expect(tasks[0]["type"] as? String == "demo")
+        #expect((tasks[0]["payload"] as? [String: Any])?["n"] as? Int == 1)
+        #expect(json["next_cursor"] is NSNull)
+    }
+
+    @Test func everyProducerCommandWorksAndPrintsJSON() throws {
+        let task = try CLIRunner.object(
+            try cli.onDatabase(
+                "enqueue", "--type", "mail", "--priority", "7", "--max-attempts", "5", "--delay", "60", "--json"
+            ).stdout
+        )
+        #expect(task["priority"] as? Int == 7 && task["max_attempts"] as? Int == 5)
+        #expect(task["status"] as? String == "queued")
+        let got = try CLIRunner.object(try cli.onDatabase("get", "1", "--json").stdout)
+        #expect(got["id"] as? Int == 1 && got["run_after"] as? String == task["run_after"] as? String)
+        let detail = try cli.onDatabase("get", "1")
+        #expect(detail.stdout.contains("history") && detail.stdout.contains("enqueued"))
+
+        let cancelled = try CLIRunner.object(try cli.onDatabase("cancel", "1", "--json").stdout)
+        #expect(cancelled["status"] as? String == "cancelled")
+        let again = try cli.onDatabase("cancel", "1")
+        #expect(again.status == 4)
+        #expect(again.stderr == "prismq: Task 1 is already cancelled and cannot be cancelled.\n")
+
+        let retried = try CLIRunner.object(try cli.onDatabase("retry", "1", "--json").stdout)
+        #expect(retried["status"] as? String == "queued" && retried["attempts"] as? Int == 0)
+
+        let stats = try CLIRunner.object(try cli.onDatabase("stats", "--json").stdout)
+        #expect((stats["by_status"] as? [String: Int])?["queued"] == 1)
+        #expect((stats["by_type"] as? [String: [String: Int]])?["mail"]?["queued"] == 1)
+        #expect(try cli.onDatabase("stats").stdout.contains("mail"))
+    }
+
+    @Test func badInputGetsOneSentenceAndCreatesNothing() throws {
+        let cases: [[String]] = [
+            ["enqueue", "--type", "bad type"],
+            ["enqueue", "--type", "t", "--payload", "{oops"],
+            ["enqueue", "--type", "t", "--priority", "5000"],
+            ["enqueue", "--type", "t", "--max-attempts", "0"],
+            ["enqueue", "--type", "t", "--delay=-1"],
+            ["enqueue", "--type", "t", "--delay", "1", "--run-after", "2030-01-01T00:00:00Z"],
+            ["enqueue", "--type", "t", "--run-after", "tomorrow"],
+            ["list", "--limit", "0"],
+            ["list", "--status", "sleeping"],
+            ["list", "--cursor", "nonsense!"],
+            ["enqueue", "--type", "t", "--profile", "turbo"],
+        ]
+        for arguments in cases {
+            let output = try cli.onDatabase(arguments[0], Array(arguments.dropFirst()))
+            #expect(output.status == 1, "\(arguments)")
+            #expect(output.stderr.hasPrefix("prismq: ") && output.stderr.split(separator: "\n").count == 1)
+            #expect(output.stdout.isEmpty)
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.database), "bad input created the database")
+    }
+
+    @Test func unknownIdsExitWithNotFound() throws {
+        _ = try cli.onDatabase("enqueue", "--type", "t")
+        for command in ["get", "cancel", "retry"] {
+            let output = try cli.onDatabase(command, "42")
+            #expect(output.status == 3)
+            #expect(output.stderr == "prismq: No task has the id 42.\n")
+        }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsNamedInTheError() throws {
+        let path = cli.directory + "/notes.txt"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(String(repeating: "hello\n", count: 300).utf8))
+        let output = try cli.run(["list", "--db", path])
+        #expect(output.status == 1)
+        #expect(output.stderr.contains(path) && output.stderr.contains("not a PrismQ SQLite database"))
+    }
+
+    @Test func theDefaultDatabaseFollowsTheEnvironment() throws {
+        let explicit = cli.directory + "/env/explicit.db"
+        let base = ["PATH": "/usr/bin:/bin", "HOME": cli.directory + "/home"]
+        _ = try cli.run(
+            ["enqueue", "--type", "t"], environment: base.merging(["PRISMQ_QUEUE_DB_PATH": explicit]) { $1 })
+        #expect(FileManager.default.fileExists(atPath: explicit))
+        _ = try cli.run(
+            ["enqueue", "--type", "t"], environment: base.merging(["XDG_DATA_HOME": cli.directory + "/xdg"]) { $1 })
+        #expect(FileManager.default.fileExists(atPath: cli.directory + "/xdg/prismq/queue.db"))
+        _ = try cli.run(["enqueue", "--type", "t"], environment: base)
+        #expect(FileManager.default.fileExists(atPath: cli.directory + "/home/.local/share/prismq/queue.db"))
+    }
+
+    @Test func concurrentProcessesWithOneIdempotencyKeyCreateOneTask() throws {
+        let processes = try (0..<8).map { n in
+            try cli.start([
+                "enqueue", "--db", cli.database, "--type", "t", "--payload", "\(n)", "--idempotency-key", "once",
+                "--json",
+            ])
+        }
+        let outputs = processes.map { $0.wait() }
+        #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs.map(\.stderr))")
+        let ids = try outputs.map { try CLIRunner.object($0.stdout)["id"] as! Int }
+        #expect(Set(ids).count == 1)
+        let list = try CLIRunner.object(try cli.onDatabase("list", "--json").stdout)
+        #expect((list["tasks"] as! [Any]).count == 1)
+    }
+
+    @Test func listPagesWithTheCursorItPrints() throws {
+        for _ in 0..<5 { _ = try cli.onDatabase("enqueue", "--type", "t") }
+        var cursor: String?
+        var ids: [Int] = []
+        repeat {
+            var arguments = ["list", "--json", "--limit", "2"]
+            if let cursor { arguments += ["--cursor", cursor] }
+            let page = try CLIRunner.object(try cli.onDatabase(arguments[0], Array(arguments.dropFirst())).stdout)
+            ids += (page["tasks"] as! [[String: Any]]).map { $0["id"] as! Int }
+            cursor = page["next_cursor"] as? String
+        } while cursor != nil
+        #expect(ids == [5, 4, 3, 2, 1])
+        #expect(try cli.onDatabase("list", "--limit", "2").stdout.contains("More: --cursor "))
+    }
+}
+
+extension CLIRunner {
+    fileprivate func onDatabase(_ command: String, _ rest: [String]) throws -> Output {
+        try run([command] + rest + ["--db", database])
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import GRDB
+import PrismQ
+import Testing
+
+@testable import PrismQSQLite
+
+@Suite("SQLite database: PRAGMAs, indexes, schema and faults")
+struct DatabaseTests {
+    let directory = TemporaryDirectory()
+
+    @Test(arguments: SQLitePragmaProfile.all)
+    func everyConnectionReadsBackItsProfile(profile: SQLitePragmaProfile) async throws {
+        let store = try makeStore(in: directory, profile: profile)
+        @Sendable func check(_ db: Database) throws {
+            #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
+            #expect(try Int.fetchOne(db, sql: "PRAGMA synchronous") == profile.synchronous.rawValue)
+            #expect(
+                try Int.fetchOne(db, sql: "PRAGMA busy_timeout")
+                    == Int(profile.busyTimeout.components.seconds * 1000)
+            )
+            #expect(try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") == profile.walAutocheckpoint)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA cache_size") == profile.cacheSize)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA temp_store") == profile.tempStore)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA mmap_size") == profile.mmapSize)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA foreign_keys") == 1)
+        }
+        try await store.pool.write { db in try check(db) }
+        try await store.pool.read { db in try check(db) }
+    }
+
+    @Test func theBalancedProfileIsTheDefaultTheIssueAsksFor() throws {
+        let balanced = SQLiteConfiguration().profile
+        #expect(balanced == .balanced && balanced.synchronous == .normal && balanced.busyTimeout == .seconds(5))
+        #expect(balanced.walAutocheckpoint == 1000 && balanced.cacheSize == -20000 && balanced.tempStore == 2)
+        #expect(balanced.mmapSize == 128 * 1024 * 1024 && SQLitePragmaProfile.durable.synchronous == .full)
+        #expect(throws: QueueError(.invalidArgument)) { try SQLitePragmaProfile.named("turbo") }
+        #expect(try SQLitePragmaProfile.named("Durable") == .durable)
+    }
+
+    /// Every statement the store runs against `tasks` or `task_logs` reads an index, never the
+    /// whole table.
+    @Test func everyQueryUsesAnIndex() async throws {
+        let store = try makeStore(in: directory)
+        var statements: [(String, StatementArguments)] = [
+            (StoreSQL.taskByID, [1]),
+            (StoreSQL.taskByIdempotencyKey, ["k"]),
+            (StoreSQL.logsOfTask, [1]),
+            (StoreSQL.countsByTypeAndStatus, []),
+            (StoreSQL.oldestReady, [0]),
+            (StoreSQL.completedSince, [0]),
+            (StoreSQL.failedAttemptsSince, [0]),
+        ]
+        for filter in [
+            TaskFilter(), TaskFilter(status: .queued), TaskFilter(type: "t"), TaskFilter(status: .dead, type: "t"),
+        ] {
+            for cursor in [nil, PageCursor(lastID: 10)] {
+                statements.append(SQLiteStore.listQuery(filter, PageRequest(limit: 10, cursor: cursor)))
+            }
+        }
+        let planned = statements
+        try await store.pool.read { db in
+            for (sql, arguments) in planned {
+                let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments)
+                    .map { $0["detail"] as String }
+                let scans = plan.filter {
+                    $0.hasPrefix("SCAN") && !$0.contains("INDEX") && !$0.contains("CONSTANT ROW")
+                        && !$0.contains("(subquery")
+                }
+                #expect(scans.isEmpty, "\(sql) → \(plan)")
+                #expect(!plan.contains { $0.contains("TEMP B-TREE") && !sql.contains("UNION ALL") }, "\(sql) → \(plan)")
+            }
+        }
+    }
+
+    @Test func listPagesCoverEveryTaskOnceUnderConcurrentInserts() async throws {
+        let store = try makeStore(in: directory)
+        let initial = try await store.enqueue((0..<500).map { NewTask(type: $0 % 2 == 0 ? "even" : "odd") })
+        let expected = Set(initial.map(\.task.id))
+        let inserter = Task {
+            for _ in 0..<60 {
+                _ = try await store.enqueue((0..<5).map { _ in NewTask(type: "even") })
+            }
+        }
+        var seen: [Int64] = []
+        var cursor: PageCursor?
+        repeat {
+            let page = try await store.tasks(matching: TaskFilter(), page: PageRequest(limit: 37, cursor: cursor))
+            seen += page.tasks.map(\.id)
+            cursor = page.nextCursor
+            await Task.yield()
+        } while cursor != nil
+        try await inserter.value
+        #expect(seen.count == Set(seen).count, "no task appears twice")
+        #expect(expected.isSubset(of: Set(seen)), "every task that existed when the list began appears")
+        #expect(seen == seen.sorted(by: >), "newest first")
+    }
+
+    @Test func filtersNarrowTheListAndPagesEndWithoutACursor() async throws {
+        let store = try makeStore(in: directory)
+        let tasks = try await store.enqueue((0..<30).map { NewTask(type: $0 % 3 == 0 ? "a" : "b") }).map(\.task)
+        try await store.force(tasks[0].id, to: .dead)
+        try await store.force(tasks[1].id, to: .dead)
+        func all(_ filter: TaskFilter, limit: Int) async throws -> [Int64] {
+            var ids: [Int64] = []
+            var cursor: PageCursor?
+            repeat {
+                let page = try await store.tasks(matching: filter, page: PageRequest(limit: limit, cursor: cursor))
+                #expect(page.tasks.count <= limit)
+                ids += page.tasks.map(\.id)
+                cursor = page.nextCursor
+            } while cursor != nil
+            return ids
+        }
+        #expect(try await all(TaskFilter(type: "a"), limit: 3) == tasks.filter { $0.type == "a" }.map(\.id).reversed())
+        #expect(try await all(TaskFilter(status: .dead), limit: 1) == [tasks[1].id, tasks[0].id])
+        #expect(try await all(TaskFilter(status: .dead, type: "b"), limit: 5) == [tasks[1].id])
+        #expect(try await all(TaskFilter(), limit: 1000).count == 30)
+        let exact = try await store.tasks(matching: TaskFilter(type: "a"), page: PageRequest(limit: 10))
+        #expect(exact.tasks.count == 10 && exact.nextCursor == nil)
+        await #expect(throws: QueueError(.invalidArgument)) {
+            try await store.tasks(matching: TaskFilter(), page: PageRequest(limit: 0))
+        }
+        await #expect(throws: QueueError(.invalidArgument)) {
+            try await store.tasks(matching: TaskFilter(type: "no spaces"), page: PageRequest())
+        }
+    }
+
+    @Test func aDirectoryThatCannotBeCreatedIsAClearError() throws {
+        let blocker = directory.file("plain-file")
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))
+        let path = blocker + "/sub/queue.db"
+        let error = #expect(throws: QueueError.self) { try SQLiteStore(path: path) }
+        #expect(error?.code == .storage)
+        #expect(error?.message.contains(blocker) == true)
+    }
+
+    @Test func missingDirectoriesAreCreated() async throws {
+        let path = directory.file("a/b/c/queue.db")
+        let store = try SQLiteStore(path: path)
+        _ = try await store.enqueue([NewTask(type: "t")])
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func aFileThatIsNotSQLiteIsAClearErrorAndIsLeftAlone() throws {
+        let path = directory.file("notes.txt")
+        let text = String(repeating: "not a database\n", count: 200)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let error = #expect(throws: QueueError.self) { try SQLiteStore(path: path) }
+        #expect(error?.code == .storage)
+        #expect(error?.message.contains(path) == true)
+        #expect(error?.message.contains("not a PrismQ SQLite database") == true)
+        #expect(String(decoding: FileManager.default.contents(atPath: path)!, as: UTF8.self) == text)
+    }
+
+    @Test func aReadOnlyFileIsAClearError() async throws {
+        let path = directory.file("queue.db")
+        _ = try await SQLiteStore(path: path).enqueue([NewTask(type: "t")])
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: path)
+        let error = #expect(throws: QueueError.self) { try SQLiteStore(path: path) }
+        #expect(error?.code == .storage)
+        #expect(error?.message.contains("\(path) is read-only") == true)
+    }
+
+    @Test func aNewerSchemaIsRefusedAndOlderOnesAreMigratedOnce() async throws {
+        let path = directory.file("queue.db")
+        do {
+            let store = try SQLiteStore(path: path)
+            #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 1)
+            _ = try await store.enqueue([NewTask(type: "t")])
+        }
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.stats().byStatus[.queued] == 1, "reopening keeps the data")
+        try await reopened.pool.write { try $0.execute(sql: "PRAGMA user_version = 99") }
+        let error = #expect(throws: QueueError.self) { try SQLiteStore(path: path) }
+        #expect(error?.code == .storage)
+        #expect(error?.message.contains("schema version 99") == true)
+        #expect(error?.message.contains(path) == true)
+    }
+
+    @Test func severalStoresOpeningANewFileAtOnceMigrateItOnce() async throws {
+        let path = directory.file("race.db")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask { _ = try await SQLiteStore(path: path).enqueue([NewTask(type: "t")]) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await SQLiteStore(path: path).stats().byStatus[.queued] == 8)
+    }
+
+    @Test func busyOnlyReachesTheCallerWhenTheTimeoutRunsOut() async throws {
+        let path = directory.file("queue.db")
+        var quick = SQLiteConfiguration()
+        quick.profile.busyTimeout = .milliseconds(200)
+        let store = try SQLiteStore(path: path, configuration: quick)
+        let patient = try SQLiteStore(path: path)
+        var unsafe = Configuration()
+        unsafe.allowsUnsafeTransactions = true
+        let blocker = try DatabaseQueue(path: path, configuration: unsafe)
+        try blocker.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+
+        let error = await #expect(throws: QueueError.self) { try await store.enqueue([NewTask(type: "t")]) }
+        #expect(error?.code == .busy)
+        #expect(store.statistics.errors == 1)
+
+        let waiting = Task { try await patient.enqueue([NewTask(type: "t")]) }
+        try await Task.sleep(for: .milliseconds(300))
+        try blocker.inDatabase { try $0.execute(sql: "COMMIT") }
+        #expect(try await waiting.value.count == 1, "a lock held for less than the timeout is waited out")
+        #expect(try await patient.stats().byStatus[.queued] == 1, "the timed-out enqueue stored nothing")
+    }
+
+    @Test func invalidPoolSizesAreRejected() {
+        var configuration = SQLiteConfiguration()
+        configuration.maxReaders = 0
+        #expect(throws: QueueError(.invalidArgument)) {
+            try SQLiteStore(path: directory.file("q.db"), configuration: configuration)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+import PrismQ
+import Synchronization
+
+@testable import PrismQSQLite
+
+/// A fresh directory for one test, removed when the value goes away.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "prismq-tests-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    /// A path inside the directory.
+    func file(_ name: String) -> String { path + "/" + name }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let current: Mutex<Date>
+
+    init(_ start: Date = Date(timeIntervalSince1970: 1_795_338_326)) {
+        current = Mutex(start)
+    }
+
+    func now() -> Date { current.withLock { $0 } }
+
+    func advance(by seconds: Double) {
+        current.withLock { $0 += seconds }
+    }
+}
+
+/// A store on a new file in `directory`, optionally on a manual clock.
+func makeStore(
+    in directory: TemporaryDirectory, clock: ManualClock? = nil, profile: SQLitePragmaProfile = .balanced,
+    name: String = "queue.db"
+) throws -> SQLiteStore {
+    var configuration = SQLiteConfiguration()
+    configuration.profile = profile
+    if let clock {
+        configuration.now = { clock.now() }
+    }
+    return try SQLiteStore(path: directory.file(name), configuration: configuration)
+}
+
+extension SQLiteStore {
+    /// Puts a task straight into a state, as a worker would (the worker API is not under test here).
+    func force(_ id: Int64, to status: TaskStatus, claimedBy worker: String? = nil) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET status = ?, claimed_by = ?, attempts = attempts + 1 WHERE id = ?",
+                arguments: [status.rawValue, worker, id]
+            )
+        }
+    }
+}
