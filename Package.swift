@@ -52,7 +52,10 @@ let package = Package(
         .testTarget(name: "PrismQTests", dependencies: ["PrismQ"], swiftSettings: upcoming),
         .testTarget(
             name: "PrismQSQLiteTests",
-            dependencies: ["PrismQ", "PrismQSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "PrismQ", "PrismQSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(name: "PrismQCLITests", dependencies: ["PrismQ"], swiftSettings: upcoming),

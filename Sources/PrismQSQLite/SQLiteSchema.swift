@@ -18,7 +18,7 @@ enum SQLiteSchema {
     static func migrate(_ db: Database, path: String) throws {
         try db.inTransaction(.immediate) {
             let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-            guard version <= currentVersion else {
+            guard version >= 0, version <= currentVersion else {
                 throw QueueError(
                     .storage,
                     "The database \(path) has schema version \(version), newer than this PrismQ understands "
@@ -58,6 +58,7 @@ enum SQLiteSchema {
             result TEXT,
             timeout_ms INTEGER,
             cancel_requested INTEGER NOT NULL DEFAULT 0,
+            sched_key REAL NOT NULL DEFAULT 0,
             weight INTEGER GENERATED ALWAYS AS (max(1, priority)) VIRTUAL
         );
         CREATE UNIQUE INDEX tasks_by_idempotency_key ON tasks (idempotency_key)
@@ -65,6 +66,12 @@ enum SQLiteSchema {
         CREATE INDEX tasks_by_status ON tasks (status, id);
         CREATE INDEX tasks_by_type ON tasks (type, status, id);
         CREATE INDEX tasks_ready_by_time ON tasks (run_after, id) WHERE status = 'queued';
+        CREATE INDEX tasks_ready_by_type_time ON tasks (type, run_after, id) WHERE status = 'queued';
+        CREATE INDEX tasks_ready_by_type_priority ON tasks (type, priority DESC, run_after, id)
+            WHERE status = 'queued';
+        CREATE INDEX tasks_ready_by_type_key ON tasks (type, sched_key) WHERE status = 'queued';
+        CREATE INDEX tasks_running_by_lease ON tasks (lease_expires_at) WHERE status = 'running';
+        CREATE INDEX tasks_running_by_worker ON tasks (claimed_by) WHERE status = 'running';
         CREATE INDEX tasks_by_finish ON tasks (status, completed_at) WHERE completed_at IS NOT NULL;
 
         CREATE TABLE task_logs (
@@ -89,5 +96,11 @@ enum SQLiteSchema {
             stopped_at INTEGER
         ) WITHOUT ROWID;
         CREATE INDEX workers_by_heartbeat ON workers (last_heartbeat_at);
+
+        CREATE TABLE scheduler (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            virtual_time REAL NOT NULL
+        );
+        INSERT INTO scheduler (id, virtual_time) VALUES (1, 0);
         """
 }

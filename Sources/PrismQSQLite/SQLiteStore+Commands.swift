@@ -44,10 +44,13 @@ extension SQLiteStore {
                 sql: """
                     UPDATE tasks SET status = 'queued', attempts = 0, run_after = ?, completed_at = NULL,
                                      claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
-                                     lease_token = NULL, cancel_requested = 0
+                                     lease_token = NULL, cancel_requested = 0, sched_key = ?
                     WHERE id = ?
                     """,
-                arguments: [now, id]
+                arguments: [
+                    now, SchedulingKey.make(priority: task.priority, virtualTime: try SchedulingKey.virtualTime(db)),
+                    id,
+                ]
             )
             try Self.appendLog(taskID: id, event: .retried, at: now, message: "was \(task.status)", db: db)
             return try Self.fetchTask(id: id, db: db)

@@ -6,12 +6,17 @@ extension SQLiteStore {
         try configuration.validation.validate(batch: tasks)
         let now = nowMillis
         return try await write { db in
-            try tasks.map { task in try Self.insert(task, now: now, db: db) }
+            let virtualTime = try SchedulingKey.virtualTime(db)
+            return try tasks.map { task in try Self.insert(task, now: now, virtualTime: virtualTime, db: db) }
         }
     }
 
     /// Inserts one task, or returns the task its idempotency key already names.
-    private static func insert(_ task: NewTask, now: Int64, db: Database) throws -> EnqueueResult {
+    private static func insert(
+        _ task: NewTask, now: Int64, virtualTime: Double, db: Database
+    ) throws
+        -> EnqueueResult
+    {
         if let key = task.idempotencyKey,
             let row = try Row.fetchOne(
                 db.cachedStatement(sql: StoreSQL.taskByIdempotencyKey),
@@ -28,14 +33,15 @@ extension SQLiteStore {
             db.cachedStatement(
                 sql: """
                     INSERT INTO tasks (type, payload, status, priority, max_attempts, idempotency_key,
-                                       created_at, run_after, timeout_ms)
-                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                                       created_at, run_after, timeout_ms, sched_key)
+                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
                     RETURNING \(TaskRow.columns)
                     """
             ),
             arguments: [
                 task.type, task.payload.text, task.priority, task.maxAttempts, task.idempotencyKey, now,
                 runAfter, task.timeout.map(TaskRow.millis),
+                SchedulingKey.make(priority: task.priority, virtualTime: virtualTime),
             ]
         )!
         let stored = TaskRow.decode(row)

@@ -139,8 +139,12 @@ extension SQLiteStore {
 /// (the counts read the covering `tasks_by_type` index).
 enum StoreSQL {
     static let countsByTypeAndStatus = "SELECT type, status, count(*) FROM tasks GROUP BY type, status"
-    static let oldestReady = "SELECT min(run_after) FROM tasks WHERE status = 'queued' AND run_after <= ?"
-    static let completedSince = "SELECT count(*) FROM tasks WHERE status = 'completed' AND completed_at >= ?"
+    static let oldestReady = """
+        SELECT min(run_after) FROM tasks INDEXED BY tasks_ready_by_time WHERE status = 'queued' AND run_after <= ?
+        """
+    static let completedSince = """
+        SELECT count(*) FROM tasks INDEXED BY tasks_by_finish WHERE status = 'completed' AND completed_at >= ?
+        """
     static let failedAttemptsSince = """
         SELECT (SELECT count(*) FROM task_logs WHERE event = 'failed' AND at >= ?1)
              + (SELECT count(*) FROM task_logs WHERE event = 'expired' AND at >= ?1)

@@ -10,6 +10,9 @@ public struct TaskQueue: Sendable {
     /// The store the queue reads and writes.
     public let store: any QueueStore
 
+    /// Wakes the worker pools of this queue when a task is enqueued through it.
+    package let wakeups = WakeupBroadcaster()
+
     /// A queue over `store`.
     public init(store: some QueueStore) {
         self.store = store
@@ -23,13 +26,16 @@ public struct TaskQueue: Sendable {
     @discardableResult
     public func enqueue(_ task: NewTask) async throws(QueueError) -> EnqueueResult {
         let results = try await store.enqueue([task])
+        wakeups.notifyAll()
         return results[0]
     }
 
     /// Enqueues 1–1000 tasks in one transaction: all are stored, or none.
     @discardableResult
     public func enqueue(batch tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
-        try await store.enqueue(tasks)
+        let results = try await store.enqueue(tasks)
+        wakeups.notifyAll()
+        return results
     }
 
     /// Enqueues a task whose payload is any `Encodable` value.

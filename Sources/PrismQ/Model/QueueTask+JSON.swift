@@ -1,7 +1,8 @@
 extension QueueTask {
     /// The contract's task object as JSON text, fields in the contract's order.
     ///
-    /// With `includeLease`, the lease token and cancel flag are added (for workers).
+    /// `cancel_requested` and `timeout_seconds` are PrismQ's additions; with `includeLease`, the
+    /// lease token is added too (for workers).
     package func json(includeLease: Bool = false) -> String {
         var writer = JSONWriter()
         writer.add("id", id)

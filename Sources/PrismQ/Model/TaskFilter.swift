@@ -30,8 +30,10 @@ public struct PageRequest: Sendable, Hashable {
 
 /// An opaque position in a newest-first task list.
 ///
-/// A list continued from a cursor shows each task that existed when the list began exactly
-/// once, however many tasks are enqueued meanwhile (new tasks are newer than the cursor).
+/// Pages continue strictly below the last id shown, and ids only grow, so tasks enqueued
+/// meanwhile never shift a page: an unfiltered (or type-filtered) list shows each task that
+/// existed when it began exactly once. With a status filter, a task that changes state between
+/// pages may be missed or shown in its new state.
 public struct PageCursor: Sendable, Hashable, CustomStringConvertible {
     /// The id of the last task of the previous page; the next page starts below it.
     package let lastID: Int64

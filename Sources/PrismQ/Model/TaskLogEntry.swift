@@ -17,7 +17,7 @@ public struct TaskLogEntry: Sendable, Hashable, Identifiable {
         public static let failed = Event(rawValue: "failed")
         /// A lease expired before the worker finished.
         public static let expired = Event(rawValue: "expired")
-        /// It was cancelled, or cancellation was asked for while it ran.
+        /// It ended `cancelled`: while queued, or when its worker stopped after a cancel request.
         public static let cancelled = Event(rawValue: "cancelled")
         /// Cancellation was asked for while it ran.
         public static let cancelRequested = Event(rawValue: "cancel_requested")

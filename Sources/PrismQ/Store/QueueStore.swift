@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where tasks live: the one interface every backend (SQLite, PostgreSQL) implements.
 ///
 /// Every method is one short transaction. A method that throws changed nothing. Errors are
@@ -44,4 +46,73 @@ public protocol QueueStore: Sendable {
 
     /// The connection pool's counters.
     var statistics: StoreStatistics { get }
+
+    // MARK: Workers
+
+    /// Moves up to `request.maxTasks` ready tasks (queued, `runAfter` passed, of the worker's
+    /// types when it names any) to `running` in one transaction, each under a fresh lease and
+    /// fencing token, picked by the request's strategy. Registers or refreshes the worker.
+    func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease]
+
+    /// Extends each lease by `duration` from now; a lease whose token is no longer current
+    /// comes back `.lost` and nothing changes for it.
+    func renew(_ leases: [LeaseID], for duration: Duration) async throws(QueueError) -> [LeaseRenewal]
+
+    /// Completes the task, while the token is current.
+    ///
+    /// - Throws: `leaseLost` (nothing changes) when it is not; `notFound` for an unknown task.
+    func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask
+
+    /// Fails the attempt, while the token is current: the task is queued again after
+    /// `retryDelay`, or goes to `dead` when out of attempts, when `retryDelay` is `nil` or when
+    /// `retryable` is `false`; a task whose cancellation was asked for ends `cancelled`.
+    ///
+    /// - Throws: `leaseLost` (nothing changes) when the token is not current.
+    func fail(
+        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?
+    ) async throws(QueueError)
+        -> QueueTask
+
+    /// Hands the task back to `queued` without spending the attempt (graceful shutdown).
+    ///
+    /// - Throws: `leaseLost` when the token is not current.
+    func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask
+
+    /// Returns tasks whose lease ran out to `queued` (or `dead` when out of attempts, or
+    /// `cancelled` when cancellation was asked for), at most `limit` at once.
+    ///
+    /// - Returns: how many tasks it moved. Safe to run in several processes at once.
+    func requeueExpired(limit: Int) async throws(QueueError) -> Int
+
+    /// How long until the earliest queued task of these types (any type when empty) is
+    /// ready: `.zero` when one is ready now, `nil` when none is queued. A cheap read that tells
+    /// a worker whether to claim or to sleep.
+    func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration?
+
+    /// Adds the worker to the registry, or marks it started again.
+    func register(_ worker: WorkerRegistration) async throws(QueueError)
+
+    /// Records that the worker is alive.
+    func workerHeartbeat(id: String) async throws(QueueError)
+
+    /// Marks the worker `stopped` (graceful shutdown).
+    func workerStopped(id: String) async throws(QueueError)
+}
+
+extension QueueStore {
+    /// Renews one lease.
+    ///
+    /// - Returns: the new expiry and whether cancellation was asked for.
+    /// - Throws: `leaseLost` when the token is no longer current.
+    public func renew(
+        _ lease: LeaseID, for duration: Duration
+    ) async throws(QueueError) -> (
+        expiresAt: Date, cancelRequested: Bool
+    ) {
+        let renewals = try await renew([lease], for: duration)
+        guard case .renewed(let expiresAt, let cancelRequested) = renewals.first else {
+            throw QueueError(.leaseLost, "The lease on \(lease) is no longer held.")
+        }
+        return (expiresAt, cancelRequested)
+    }
 }

@@ -16,6 +16,10 @@ public struct TaskValidation: Sendable, Hashable {
     public static let typeLengthRange = 1...128
     /// The allowed lengths of an idempotency key: 1…256.
     public static let idempotencyKeyLengthRange = 1...256
+    /// The longest delay or timeout accepted: 100 years.
+    public static let longestDuration = Duration.seconds(100 * 365 * 86400)
+    /// The latest `runAfter` accepted: the end of year 9999.
+    public static let latestRunAfter = Date(timeIntervalSince1970: 253_402_300_799)
     /// The largest batch enqueued at once: 1000.
     public static let maxBatchSize = 1000
     /// The allowed page sizes of a task list: 1…1000.
@@ -64,14 +68,19 @@ public struct TaskValidation: Sendable, Hashable {
         if task.runAfter != nil, task.delay != nil {
             throw QueueError(.invalidArgument, "Give run_after or a delay, not both.")
         }
-        if let delay = task.delay, delay < .zero {
-            throw QueueError(.invalidArgument, "The delay must not be negative.")
+        if let delay = task.delay, delay < .zero || delay > Self.longestDuration {
+            throw QueueError(.invalidArgument, "The delay must be between zero and 100 years.")
+        }
+        if let runAfter = task.runAfter,
+            runAfter < Date(timeIntervalSince1970: 0) || runAfter > Self.latestRunAfter
+        {
+            throw QueueError(.invalidArgument, "run_after must be between 1970 and 9999.")
         }
         if let key = task.idempotencyKey, !Self.idempotencyKeyLengthRange.contains(key.count) {
             throw QueueError(.invalidArgument, "The idempotency key must be 1–256 characters.")
         }
-        if let timeout = task.timeout, timeout <= .zero {
-            throw QueueError(.invalidArgument, "The timeout must be positive.")
+        if let timeout = task.timeout, timeout <= .zero || timeout > Self.longestDuration {
+            throw QueueError(.invalidArgument, "The timeout must be positive and at most 100 years.")
         }
         guard task.payload.byteCount <= maxPayloadBytes else {
             throw QueueError(

@@ -54,12 +54,16 @@ struct EnqueueCommand: QueueCommand {
         )
     }
 
-    func check() throws(QueueError) {
-        try TaskValidation().validate(try newTask())
+    var createsDatabase: Bool { true }
+
+    func input() throws(QueueError) -> NewTask {
+        let task = try newTask()
+        try TaskValidation().validate(task)
+        return task
     }
 
-    func run(queue: TaskQueue) async throws(QueueError) {
-        let result = try await queue.enqueue(try newTask())
+    func run(queue: TaskQueue, input task: NewTask) async throws(QueueError) {
+        let result = try await queue.enqueue(task)
         if store.json {
             printLine(result.task.json())
         } else if result.created {

@@ -11,7 +11,7 @@ struct GetCommand: QueueCommand {
     @Argument(help: "The task id.")
     var id: Int64
 
-    func run(queue: TaskQueue) async throws(QueueError) {
+    func run(queue: TaskQueue, input: Void) async throws(QueueError) {
         let task = try await queue.task(id: id)
         if store.json {
             printLine(task.json())
@@ -45,7 +45,7 @@ struct CancelCommand: QueueCommand {
     @Argument(help: "The task id.")
     var id: Int64
 
-    func run(queue: TaskQueue) async throws(QueueError) {
+    func run(queue: TaskQueue, input: Void) async throws(QueueError) {
         let task = try await queue.cancel(id: id)
         if store.json {
             printLine(task.json())
@@ -69,7 +69,7 @@ struct RetryCommand: QueueCommand {
     @Argument(help: "The task id.")
     var id: Int64
 
-    func run(queue: TaskQueue) async throws(QueueError) {
+    func run(queue: TaskQueue, input: Void) async throws(QueueError) {
         let task = try await queue.retry(id: id)
         printLine(store.json ? task.json() : "Task \(id) queued again (\(task.maxAttempts) attempts).")
     }
@@ -88,7 +88,7 @@ struct ListCommand: QueueCommand {
     var type: String?
 
     @Option(name: .long, help: "Tasks per page, 1–1000.")
-    var limit: Int = 50
+    var limit: Int = 100
 
     @Option(name: .long, help: "Continue from the cursor a previous page printed.")
     var cursor: String?
@@ -103,12 +103,12 @@ struct ListCommand: QueueCommand {
         return (filter, page)
     }
 
-    func check() throws(QueueError) {
-        _ = try request()
+    func input() throws(QueueError) -> (TaskFilter, PageRequest) {
+        try request()
     }
 
-    func run(queue: TaskQueue) async throws(QueueError) {
-        let (filter, page) = try request()
+    func run(queue: TaskQueue, input: (TaskFilter, PageRequest)) async throws(QueueError) {
+        let (filter, page) = input
         let result = try await queue.tasks(matching: filter, page: page)
         if store.json {
             printLine(result.json)
@@ -127,7 +127,7 @@ struct StatsCommand: QueueCommand {
 
     @OptionGroup var store: StoreOptions
 
-    func run(queue: TaskQueue) async throws(QueueError) {
+    func run(queue: TaskQueue, input: Void) async throws(QueueError) {
         let stats = try await queue.stats()
         if store.json {
             printLine(stats.json)

@@ -12,13 +12,17 @@ enum Parsing {
         return status
     }
 
-    /// A whole or fractional number of seconds, at least `minimum`.
+    /// A whole or fractional number of seconds (zero allowed or not), rounded up to the
+    /// millisecond, at most ``TaskValidation/longestDuration``.
     static func seconds(_ value: Double, name: String, allowZero: Bool) throws(QueueError) -> Duration {
-        guard value.isFinite, allowZero ? value >= 0 : value > 0 else {
+        let longest = Double(TaskValidation.longestDuration.components.seconds)
+        guard value.isFinite, allowZero ? value >= 0 : value > 0, value <= longest else {
             throw QueueError(
-                .invalidArgument, "--\(name) must be \(allowZero ? "zero or more" : "more than zero") seconds.")
+                .invalidArgument,
+                "--\(name) must be \(allowZero ? "zero or more" : "more than zero") seconds, at most 100 years."
+            )
         }
-        return .milliseconds(Int64((value * 1000).rounded()))
+        return .milliseconds(Int64((value * 1000).rounded(.up)))
     }
 
     /// A JSON payload: literal text, `@FILE`, or `-` for standard input.

@@ -19,11 +19,16 @@ struct StoreOptions: ParsableArguments {
         db ?? DatabaseLocation.defaultPath(environment: environment)
     }
 
-    /// Opens the queue on the chosen database.
-    func openQueue() throws(QueueError) -> TaskQueue {
+    /// Opens the queue on the chosen database. With `mustExist`, a missing file is an error
+    /// rather than a new empty queue (so a mistyped path does not go unnoticed).
+    func openQueue(mustExist: Bool) throws(QueueError) -> TaskQueue {
+        let path = databasePath()
+        if mustExist, !FileManager.default.fileExists(atPath: path) {
+            throw QueueError(.storage, "There is no queue database at \(path).")
+        }
         var configuration = SQLiteConfiguration()
         configuration.profile = try SQLitePragmaProfile.named(profile)
-        return TaskQueue(store: try .sqlite(path: databasePath(), configuration: configuration))
+        return TaskQueue(store: try .sqlite(path: path, configuration: configuration))
     }
 }
 
@@ -35,7 +40,7 @@ enum DatabaseLocation {
         if let path = environment["PRISMQ_QUEUE_DB_PATH"], !path.isEmpty {
             return path
         }
-        if let data = environment["XDG_DATA_HOME"], !data.isEmpty {
+        if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") {
             return data + "/prismq/queue.db"
         }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
@@ -43,22 +48,30 @@ enum DatabaseLocation {
     }
 }
 
-/// A command that works on a queue: it opens the store, runs, and reports a ``QueueError`` as
-/// one sentence on stderr with a non-zero exit.
+/// A command that works on a queue: it reads its input, opens the store, runs, and reports a
+/// ``QueueError`` as one sentence on stderr with a non-zero exit.
 protocol QueueCommand: AsyncParsableCommand {
+    /// What the command reads from its arguments (and standard input) before anything is opened.
+    associatedtype Input = Void
     var store: StoreOptions { get }
-    /// Checks the arguments before anything is opened, so bad input creates and changes nothing.
-    func check() throws(QueueError)
-    func run(queue: TaskQueue) async throws(QueueError)
+    /// Whether the command creates the database when it is missing (only `enqueue` and `worker` do).
+    var createsDatabase: Bool { get }
+    /// Reads and checks the arguments once, so bad input creates and changes nothing.
+    func input() throws(QueueError) -> Input
+    func run(queue: TaskQueue, input: Input) async throws(QueueError)
+}
+
+extension QueueCommand where Input == Void {
+    func input() throws(QueueError) {}
 }
 
 extension QueueCommand {
-    func check() throws(QueueError) {}
+    var createsDatabase: Bool { false }
 
     func run() async throws {
         do {
-            try check()
-            try await run(queue: try store.openQueue())
+            let input = try input()
+            try await run(queue: try store.openQueue(mustExist: !createsDatabase), input: input)
         } catch {
             FileHandle.standardError.write(
                 Data("prismq: \(error.message.isEmpty ? error.code.name : error.message)\n".utf8))

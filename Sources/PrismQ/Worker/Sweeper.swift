@@ -1,0 +1,56 @@
+import Logging
+import ServiceLifecycle
+
+/// Returns tasks whose lease ran out to `queued` (or `dead` / `cancelled`): the safety net
+/// for workers that crashed or hung. Safe to run in several processes at once.
+public struct Sweeper: Service {
+    /// The store to sweep.
+    public let store: any QueueStore
+    /// How often to sweep. Default: 1 s.
+    public var interval: Duration
+    /// How many tasks one transaction moves at most. Default: 500.
+    public var batchSize: Int
+    let logger: Logger
+
+    /// A sweeper over `store`.
+    public init(
+        store: any QueueStore, interval: Duration = .seconds(1), batchSize: Int = 500,
+        logger: Logger = Logger(label: "prismq.sweeper")
+    ) {
+        self.store = store
+        self.interval = interval
+        self.batchSize = batchSize
+        self.logger = logger
+    }
+
+    /// Sweeps until no expired lease is left.
+    ///
+    /// - Returns: how many tasks it moved.
+    @discardableResult
+    public func sweep() async throws(QueueError) -> Int {
+        var total = 0
+        while true {
+            let moved = try await store.requeueExpired(limit: batchSize)
+            total += moved
+            if moved < batchSize { break }
+        }
+        if total > 0 {
+            logger.info("Requeued tasks whose lease expired", metadata: ["prismq.sweep.count": "\(total)"])
+        }
+        return total
+    }
+
+    /// Sweeps every `interval` until graceful shutdown or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await sweep()
+                } catch {
+                    logger.warning("Sweep failed", metadata: ["prismq.error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Synchronization
+
+/// Wakes a sleeping loop: `notify()` ends the current (or next) `wait`.
+///
+/// A notification that comes while nobody waits is kept until the next `wait`, so a wake-up
+/// is never lost between checking for work and going to sleep.
+package final class WakeupSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+        var nextID = 0
+    }
+
+    private let state = Mutex(State())
+
+    package init() {}
+
+    /// Ends the current wait, or the next one.
+    package func notify() {
+        let waiter = state.withLock { state in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume()
+    }
+
+    /// Waits until notified or until `timeout` passes.
+    ///
+    /// - Returns: `true` when notified. Only one task waits on a signal at a time.
+    package func wait(timeout: Duration) async -> Bool {
+        if state.withLock({ state in
+            defer { state.pending = false }
+            return state.pending
+        }) {
+            return true
+        }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.waitForNotification()
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private func waitForNotification() async {
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = (id, continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                guard let waiter = state.waiter, waiter.id == id else {
+                    return nil as CheckedContinuation<Void, Never>?
+                }
+                state.waiter = nil
+                return waiter.continuation
+            }
+            waiter?.resume()
+        }
+    }
+}
+
+/// The signals of the worker pools fed by one ``TaskQueue``: an enqueue notifies them all.
+package final class WakeupBroadcaster: Sendable {
+    private let signals = Mutex<[ObjectIdentifier: WakeupSignal]>([:])
+
+    package init() {}
+
+    package func add(_ signal: WakeupSignal) {
+        signals.withLock { $0[ObjectIdentifier(signal)] = signal }
+    }
+
+    package func remove(_ signal: WakeupSignal) {
+        _ = signals.withLock { $0.removeValue(forKey: ObjectIdentifier(signal)) }
+    }
+
+    package func notifyAll() {
+        for signal in signals.withLock({ Array($0.values) }) {
+            signal.notify()
+        }
+    }
+}

@@ -1,0 +1,340 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs tasks in this process: claims ready tasks of the types it has handlers for, runs the
+/// handlers under renewed leases, and records each outcome.
+///
+/// A swift-service-lifecycle `Service`: add it to the host's `ServiceGroup` and it starts and
+/// stops with the app. On graceful shutdown it stops claiming, lets running handlers finish
+/// within ``WorkerPoolConfiguration/shutdownGracePeriod``, then cancels them and hands their
+/// tasks back to `queued` without spending the attempt.
+///
+/// ```swift
+/// let pool = WorkerPool(queue: queue)
+/// pool.register("email.send", as: Email.self) { email, context in try await send(email) }
+/// try await ServiceGroup(services: [pool], logger: logger).run()
+/// ```
+public final class WorkerPool: Service, Sendable {
+    /// A handler: gets the task and returns its result (or `nil`), or throws to fail the attempt.
+    public typealias Handler = @Sendable (TaskContext) async throws -> RawJSON?
+
+    /// Why the pool stopped a running handler.
+    enum StopReason: Sendable {
+        case cancelRequested, leaseLost, timedOut, shutdown
+    }
+
+    /// A handler the pool is running.
+    struct Running: Sendable {
+        var lease: Lease
+        var handler: Task<RawJSON?, any Error>
+        var finisher: Task<Void, Never>?
+        var stopReason: StopReason?
+    }
+
+    private struct State: Sendable {
+        var handlers: [String: Handler] = [:]
+        var strategy: SchedulingStrategy
+        var running: [Int64: Running] = [:]
+        var stopping = false
+    }
+
+    /// The queue the pool serves.
+    public let queue: TaskQueue
+    /// The pool's settings (its strategy may since have changed: see ``strategy``).
+    public let configuration: WorkerPoolConfiguration
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let wakeup = WakeupSignal()
+    private let backgroundStop = WakeupSignal()
+
+    /// A pool over `queue`. Register handlers before running it.
+    public init(
+        queue: TaskQueue, configuration: WorkerPoolConfiguration = WorkerPoolConfiguration(),
+        logger: Logger = Logger(label: "prismq.worker")
+    ) {
+        self.queue = queue
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "prismq.worker.id"] = "\(configuration.workerID)"
+        self.logger = logger
+        self.state = Mutex(State(strategy: configuration.strategy))
+    }
+
+    /// Handles tasks of `type` with raw JSON payloads; the returned JSON becomes the result.
+    public func register(_ type: String, handler: @escaping Handler) {
+        state.withLock { $0.handlers[type] = handler }
+    }
+
+    /// Handles tasks of `type` whose payload decodes as `Payload`. A payload that does not
+    /// decode fails the task for good (`dead`): no retry would fix it.
+    public func register<Payload: Decodable & Sendable>(
+        _ type: String, as payload: Payload.Type,
+        handler: @escaping @Sendable (Payload, TaskContext) async throws -> Void
+    ) {
+        register(type) { context in
+            let value: Payload
+            do {
+                value = try context.task.payload.decode(as: Payload.self)
+            } catch {
+                throw TaskFailure.permanent("\(error)")
+            }
+            try await handler(value, context)
+            return nil
+        }
+    }
+
+    /// The strategy the pool claims with; set it to switch while running.
+    public var strategy: SchedulingStrategy {
+        get { state.withLock { $0.strategy } }
+        set { state.withLock { $0.strategy = newValue } }
+    }
+
+    /// How many handlers are running now.
+    public var runningCount: Int { state.withLock { $0.running.count } }
+
+    /// Asks the pool to stop as on graceful shutdown (for hosts that do not use a `ServiceGroup`).
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        wakeup.notify()
+    }
+
+    /// Claims and runs tasks until graceful shutdown, ``stop()`` or cancellation.
+    public func run() async throws {
+        try configuration.validate()
+        let capabilities = state.withLock { $0.handlers.keys.sorted() }
+        guard !capabilities.isEmpty else {
+            throw QueueError(.invalidArgument, "The worker pool has no handlers; register one before running it.")
+        }
+        try await queue.store.register(
+            WorkerRegistration(
+                id: configuration.workerID, hostname: ProcessInfo.processInfo.hostName,
+                pid: Int(ProcessInfo.processInfo.processIdentifier), capabilities: capabilities, strategy: strategy
+            )
+        )
+        queue.wakeups.add(wakeup)
+        defer { queue.wakeups.remove(wakeup) }
+        logger.info("Worker pool started", metadata: ["prismq.capabilities": "\(capabilities)"])
+
+        let renewer = Task { await renewLeases() }
+        let sweeper = configuration.sweepInterval.map { interval in
+            Task { await sweep(every: interval) }
+        }
+        await withGracefulShutdownHandler {
+            await claimLoop(capabilities: capabilities)
+        } onGracefulShutdown: {
+            self.stop()
+        }
+        await drain()
+        backgroundStop.notify()
+        renewer.cancel()
+        sweeper?.cancel()
+        _ = await renewer.value
+        _ = await sweeper?.value
+        try? await Task.detached { try await self.queue.store.workerStopped(id: self.configuration.workerID) }.value
+        logger.info("Worker pool stopped")
+    }
+
+    private var isStopping: Bool {
+        state.withLock { $0.stopping } || Task.isCancelled
+    }
+
+    // MARK: Claiming
+
+    private func claimLoop(capabilities: [String]) async {
+        var idle = configuration.idlePoll.lowerBound
+        var errorBackoff = Duration.milliseconds(50)
+        while !isStopping {
+            let free = configuration.concurrency - runningCount
+            guard free > 0 else {
+                _ = await wakeup.wait(timeout: configuration.idlePoll.upperBound)
+                continue
+            }
+            do {
+                let request = ClaimRequest(
+                    workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
+                    leaseDuration: configuration.leaseDuration, maxTasks: free
+                )
+                let leases = try await queue.store.claim(request)
+                errorBackoff = .milliseconds(50)
+                if !leases.isEmpty {
+                    leases.forEach(start)
+                    idle = configuration.idlePoll.lowerBound
+                    continue
+                }
+                idle = try await sleepUntilWork(capabilities: capabilities, idle: idle)
+            } catch {
+                logger.warning("Claim failed; backing off", metadata: ["prismq.error": "\(error)"])
+                _ = await wakeup.wait(timeout: errorBackoff)
+                errorBackoff = min(errorBackoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Sleeps (without writing) until a task may be ready: woken by an enqueue in this process
+    /// or a freed slot, or when the next delayed task is due, or after the idle poll interval.
+    /// - Returns: the next idle interval.
+    private func sleepUntilWork(capabilities: [String], idle: Duration) async throws -> Duration {
+        var idle = idle
+        while !isStopping {
+            let untilReady = try await queue.store.timeUntilReady(capabilities: capabilities)
+            if untilReady == .zero { return configuration.idlePoll.lowerBound }
+            let sleep = min(idle, untilReady ?? idle)
+            idle = min(idle * 2, configuration.idlePoll.upperBound)
+            if await wakeup.wait(timeout: sleep) { return configuration.idlePoll.lowerBound }
+        }
+        return idle
+    }
+
+    // MARK: Running handlers
+
+    private func start(_ lease: Lease) {
+        let context = TaskContext(task: lease.task, lease: lease.id, logger: taskLogger(lease.task))
+        let handler = state.withLock { $0.handlers[lease.task.type] }
+        let work = Task<RawJSON?, any Error> {
+            guard let handler else {
+                throw TaskFailure.permanent("No handler is registered for the type \(lease.task.type).")
+            }
+            return try await handler(context)
+        }
+        state.withLock { $0.running[lease.id.taskID] = Running(lease: lease, handler: work) }
+        let finisher = Task.detached { await self.finish(lease, work: work) }
+        state.withLock { $0.running[lease.id.taskID]?.finisher = finisher }
+    }
+
+    /// Waits for a handler (under its timeout) and records the outcome with the store.
+    private func finish(_ lease: Lease, work: Task<RawJSON?, any Error>) async {
+        let watchdog = lease.task.timeout.map { timeout in
+            Task {
+                try await Task.sleep(for: timeout)
+                self.stopHandler(lease.id.taskID, because: .timedOut)
+            }
+        }
+        let outcome = await work.result
+        watchdog?.cancel()
+        let reason = state.withLock { $0.running[lease.id.taskID]?.stopReason }
+        do {
+            try await record(outcome, of: lease, stoppedBecause: reason)
+        } catch {
+            logger.warning(
+                "Could not record the outcome of a task",
+                metadata: ["prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)"]
+            )
+        }
+        state.withLock { _ = $0.running.removeValue(forKey: lease.id.taskID) }
+        wakeup.notify()
+    }
+
+    private func record(
+        _ outcome: Result<RawJSON?, any Error>, of lease: Lease, stoppedBecause reason: StopReason?
+    )
+        async throws(QueueError)
+    {
+        let store = queue.store
+        if reason == .leaseLost {
+            logger.info("Lease lost; the outcome is dropped", metadata: ["prismq.task.id": "\(lease.id.taskID)"])
+            return
+        }
+        switch outcome {
+        case .success(let result):
+            _ = try await store.complete(lease.id, result: result)
+        case .failure(let error):
+            switch reason {
+            case .shutdown:
+                _ = try await store.release(lease.id)
+            case .cancelRequested:
+                _ = try await store.fail(lease.id, error: "Cancelled while running.", retryable: false, retryDelay: nil)
+            case .timedOut:
+                let timeout = lease.task.timeout.map { "\($0)" } ?? "?"
+                _ = try await store.fail(
+                    lease.id, error: "Timed out after \(timeout).", retryable: true, retryDelay: retryDelay(lease)
+                )
+            case .leaseLost, nil:
+                let failure = error as? TaskFailure ?? TaskFailure("\(type(of: error)): \(error)")
+                _ = try await store.fail(
+                    lease.id, error: failure.message, retryable: failure.retryable, retryDelay: retryDelay(lease)
+                )
+            }
+        }
+    }
+
+    private func retryDelay(_ lease: Lease) -> Duration? {
+        configuration.retryPolicy.delay(afterAttempt: lease.task.attempts)
+    }
+
+    /// Cancels a running handler, remembering why (the first reason wins).
+    private func stopHandler(_ taskID: Int64, because reason: StopReason) {
+        let handler = state.withLock { state -> Task<RawJSON?, any Error>? in
+            guard var running = state.running[taskID], running.stopReason == nil else { return nil }
+            running.stopReason = reason
+            state.running[taskID] = running
+            return running.handler
+        }
+        handler?.cancel()
+    }
+
+    private func taskLogger(_ task: QueueTask) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "prismq.task.id"] = "\(task.id)"
+        logger[metadataKey: "prismq.task.type"] = "\(task.type)"
+        return logger
+    }
+
+    // MARK: Background work
+
+    /// Renews the leases of running handlers every third of the lease, stops handlers whose
+    /// task was cancelled or whose lease was lost, and heartbeats the registry.
+    private func renewLeases() async {
+        let interval = min(configuration.leaseDuration / 3, configuration.registryHeartbeat)
+        var sinceHeartbeat = Duration.zero
+        while !Task.isCancelled {
+            if await backgroundStop.wait(timeout: interval) { return }
+            sinceHeartbeat += interval
+            let leases = state.withLock { $0.running.values.map(\.lease.id) }
+            do {
+                if !leases.isEmpty {
+                    let renewals = try await queue.store.renew(leases, for: configuration.leaseDuration)
+                    for (lease, renewal) in zip(leases, renewals) {
+                        switch renewal {
+                        case .lost: stopHandler(lease.taskID, because: .leaseLost)
+                        case .renewed(_, cancelRequested: true): stopHandler(lease.taskID, because: .cancelRequested)
+                        case .renewed: break
+                        }
+                    }
+                }
+                if sinceHeartbeat >= configuration.registryHeartbeat {
+                    sinceHeartbeat = .zero
+                    try await queue.store.workerHeartbeat(id: configuration.workerID)
+                }
+            } catch {
+                logger.warning("Lease renewal failed", metadata: ["prismq.error": "\(error)"])
+            }
+        }
+    }
+
+    private func sweep(every interval: Duration) async {
+        let sweeper = Sweeper(store: queue.store, interval: interval, logger: logger)
+        while !Task.isCancelled {
+            _ = try? await sweeper.sweep()
+            if await backgroundStop.wait(timeout: interval) { return }
+        }
+    }
+
+    /// Lets running handlers finish within the grace period, then stops the rest and hands
+    /// their tasks back.
+    private func drain() async {
+        let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
+        while runningCount > 0, ContinuousClock.now < deadline {
+            _ = await wakeup.wait(timeout: min(deadline - ContinuousClock.now, .milliseconds(100)))
+        }
+        let remaining = state.withLock { Array($0.running.keys) }
+        for taskID in remaining {
+            stopHandler(taskID, because: .shutdown)
+        }
+        let finishers = state.withLock { $0.running.values.compactMap(\.finisher) }
+        for finisher in finishers {
+            await finisher.value
+        }
+    }
+}

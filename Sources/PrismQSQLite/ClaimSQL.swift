@@ -1,0 +1,97 @@
+import PrismQ
+
+/// The claim queries of each strategy. Each reads one partial index over queued tasks in the
+/// strategy's exact order, so it costs the same at a thousand or a million ready tasks:
+///
+/// | strategy | any type | named types (one range per type, merged) |
+/// | --- | --- | --- |
+/// | FIFO / LIFO | `tasks_ready_by_time` forwards / backwards | `tasks_ready_by_type_time` |
+/// | priority | one range per queued type | `tasks_ready_by_type_priority` |
+/// | weighted random | one range per queued type | `tasks_ready_by_type_key` |
+///
+/// Weighted random is an exponential race: each queued task carries a key
+/// `virtualTime + Exp(1) / weight`, and a claim takes the smallest keys. By the memoryless
+/// property the smallest key among the ready tasks belongs to each with probability
+/// proportional to its weight, so every class keeps its share and nothing starves.
+enum ClaimSQL {
+    /// The candidate columns: id, then the columns the strategy orders by.
+    static func orderColumns(_ strategy: SchedulingStrategy) -> String {
+        switch strategy {
+        case .fifo: "run_after, id"
+        case .lifo: "run_after DESC, id DESC"
+        case .priority: "priority DESC, run_after, id"
+        case .weightedRandom: "sched_key"
+        }
+    }
+
+    /// The per-type partial index that holds queued tasks in the strategy's order.
+    static func typedIndex(_ strategy: SchedulingStrategy) -> String {
+        switch strategy {
+        case .fifo, .lifo: "tasks_ready_by_type_time"
+        case .priority: "tasks_ready_by_type_priority"
+        case .weightedRandom: "tasks_ready_by_type_key"
+        }
+    }
+
+    /// Ordered candidate ids and scheduling keys for any type (FIFO and LIFO only).
+    /// Arguments: now, limit.
+    static func anyType(_ strategy: SchedulingStrategy) -> String {
+        """
+        SELECT id, sched_key FROM tasks INDEXED BY tasks_ready_by_time
+        WHERE status = 'queued' AND run_after <= ? ORDER BY \(orderColumns(strategy)) LIMIT ?
+        """
+    }
+
+    /// Ordered candidate ids and keys among `typeCount` named types: one ordered range per
+    /// type, merged. Arguments: now, limit, then each type.
+    static func namedTypes(_ strategy: SchedulingStrategy, typeCount: Int) -> String {
+        let order = orderColumns(strategy)
+        let arms = (0..<typeCount).map { index in
+            """
+            SELECT * FROM (SELECT id, sched_key, run_after, priority FROM tasks INDEXED BY \(typedIndex(strategy))
+            WHERE type = ?\(index + 3) AND status = 'queued' AND run_after <= ?1 ORDER BY \(order) LIMIT ?2)
+            """
+        }
+        return "SELECT id, sched_key FROM (\(arms.joined(separator: " UNION ALL "))) ORDER BY \(order) LIMIT ?2"
+    }
+
+    /// The distinct types of queued tasks, one index seek each.
+    static let queuedTypes = """
+        WITH RECURSIVE queued(type) AS (
+            SELECT (SELECT min(type) FROM tasks WHERE status = 'queued')
+            UNION ALL
+            SELECT (SELECT min(type) FROM tasks WHERE status = 'queued' AND type > queued.type)
+            FROM queued WHERE queued.type IS NOT NULL
+        )
+        SELECT type FROM queued WHERE type IS NOT NULL
+        """
+
+    /// Moves one candidate to `running` under a new lease. Arguments: worker, now, expiry,
+    /// token, id.
+    static let take = """
+        UPDATE tasks SET status = 'running', attempts = attempts + 1, claimed_by = ?, claimed_at = ?,
+                         lease_expires_at = ?, lease_token = ?, cancel_requested = 0
+        WHERE id = ? AND status = 'queued'
+        RETURNING \(TaskRow.columns)
+        """
+
+    /// The earliest `runAfter` of queued tasks of any type.
+    static let nextReadyAnyType =
+        "SELECT min(run_after) FROM tasks INDEXED BY tasks_ready_by_time WHERE status = 'queued'"
+
+    /// The earliest `runAfter` of queued tasks among `typeCount` named types.
+    static func nextReady(typeCount: Int) -> String {
+        let arms = (0..<typeCount).map { _ in
+            "SELECT (SELECT min(run_after) FROM tasks INDEXED BY tasks_ready_by_type_time WHERE status = 'queued' AND type = ?) AS m"
+        }
+        return "SELECT min(m) FROM (\(arms.joined(separator: " UNION ALL ")))"
+    }
+
+    /// Registers the claiming worker, or refreshes its heartbeat. Arguments: id, capabilities
+    /// JSON, strategy, now.
+    static let touchWorker = """
+        INSERT INTO workers (id, capabilities, strategy, started_at, last_heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)
+        ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at, stopped_at = NULL,
+                                       strategy = excluded.strategy
+        """
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+import PrismQ
+
+extension SQLiteStore {
+    public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
+        try request.validate()
+        let now = nowMillis
+        let expiry = now + TaskRow.millis(request.leaseDuration)
+        let capabilities = Array(Set(request.capabilities)).sorted()
+        let capabilitiesJSON = JSONWriter.array(capabilities.map(JSONWriter.quoted))
+        return try await write { db in
+            try db.cachedStatement(sql: ClaimSQL.touchWorker).execute(arguments: [
+                request.workerID, capabilitiesJSON, request.strategy.rawValue, now,
+            ])
+            let candidates = try Self.candidates(request, capabilities: capabilities, now: now, db: db)
+            var leases: [Lease] = []
+            leases.reserveCapacity(candidates.count)
+            for (id, _) in candidates {
+                let token = Int64.random(in: 1...(1 << 53 - 1))
+                guard
+                    let row = try Row.fetchOne(
+                        db.cachedStatement(sql: ClaimSQL.take),
+                        arguments: [request.workerID, now, expiry, token, id]
+                    )
+                else { continue }
+                let task = TaskRow.decode(row)
+                try Self.appendLog(
+                    taskID: id, event: .claimed, at: now, workerID: request.workerID,
+                    message: "attempt \(task.attempts) of \(task.maxAttempts)", db: db
+                )
+                leases.append(
+                    Lease(task: task, id: LeaseID(taskID: id, token: token), expiresAt: TaskRow.date(expiry)!)
+                )
+            }
+            if request.strategy == .weightedRandom, let last = candidates.map(\.1).max() {
+                try db.cachedStatement(sql: SchedulingKey.advance).execute(arguments: [last])
+            }
+            return leases
+        }
+    }
+
+    /// The ids (and scheduling keys) to claim, in the strategy's order.
+    private static func candidates(
+        _ request: ClaimRequest, capabilities: [String], now: Int64, db: Database
+    ) throws -> [(Int64, Double)] {
+        var types = capabilities
+        if types.isEmpty {
+            if request.strategy == .fifo || request.strategy == .lifo {
+                return try Row.fetchAll(
+                    db.cachedStatement(sql: ClaimSQL.anyType(request.strategy)),
+                    arguments: [now, request.maxTasks]
+                ).map { ($0[0], $0[1]) }
+            }
+            types = try String.fetchAll(db.cachedStatement(sql: ClaimSQL.queuedTypes))
+            if types.isEmpty { return [] }
+        }
+        let sql = ClaimSQL.namedTypes(request.strategy, typeCount: types.count)
+        let statement = types.count <= 16 ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
+        let arguments =
+            StatementArguments([now, request.maxTasks] as [any DatabaseValueConvertible])
+            + StatementArguments(types)
+        return try Row.fetchAll(statement, arguments: arguments).map { ($0[0], $0[1]) }
+    }
+
+    public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
+        for type in capabilities { try TaskValidation.validateType(type) }
+        let types = Array(Set(capabilities)).sorted()
+        let now = nowMillis
+        return try await read { db in
+            let millis: Int64? =
+                if types.isEmpty {
+                    try Int64.fetchOne(db.cachedStatement(sql: ClaimSQL.nextReadyAnyType))
+                } else {
+                    try Int64.fetchOne(
+                        db.cachedStatement(sql: ClaimSQL.nextReady(typeCount: types.count)),
+                        arguments: StatementArguments(types)
+                    )
+                }
+            return millis.map { .milliseconds(max(0, $0 - now)) }
+        }
+    }
+}
+
+/// The keys of the weighted-random exponential race (see ``ClaimSQL``).
+enum SchedulingKey {
+    /// Moves the race's virtual time up to the largest key claimed. Argument: key.
+    static let advance = "UPDATE scheduler SET virtual_time = max(virtual_time, ?) WHERE id = 1"
+
+    /// The race's current virtual time.
+    static func virtualTime(_ db: Database) throws -> Double {
+        try Double.fetchOne(db.cachedStatement(sql: "SELECT virtual_time FROM scheduler WHERE id = 1")) ?? 0
+    }
+
+    /// A fresh key for a task of this priority entering the ready set now.
+    static func make(priority: Int, virtualTime: Double) -> Double {
+        let uniform = Double.random(in: Double.leastNonzeroMagnitude..<1)
+        return virtualTime - log(uniform) / Double(max(1, priority))
+    }
+}

@@ -1,0 +1,43 @@
+import GRDB
+import PrismQ
+
+extension SQLiteStore {
+    public func register(_ worker: WorkerRegistration) async throws(QueueError) {
+        guard (1...256).contains(worker.id.count) else {
+            throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
+        }
+        let now = nowMillis
+        let capabilities = JSONWriter.array(worker.capabilities.map(JSONWriter.quoted))
+        try await write { db in
+            try db.cachedStatement(sql: WorkerSQL.register).execute(arguments: [
+                worker.id, worker.hostname, worker.pid, capabilities, worker.strategy?.rawValue, now,
+            ])
+        }
+    }
+
+    public func workerHeartbeat(id: String) async throws(QueueError) {
+        let now = nowMillis
+        try await write { db in
+            try db.cachedStatement(sql: LeaseSQL.touchWorker).execute(arguments: [now, id])
+        }
+    }
+
+    public func workerStopped(id: String) async throws(QueueError) {
+        let now = nowMillis
+        try await write { db in
+            try db.cachedStatement(sql: WorkerSQL.stopped).execute(arguments: [now, now, id])
+        }
+    }
+}
+
+/// The statements of the worker registry.
+enum WorkerSQL {
+    static let register = """
+        INSERT INTO workers (id, hostname, pid, capabilities, strategy, started_at, last_heartbeat_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+        ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid,
+            capabilities = excluded.capabilities, strategy = excluded.strategy, started_at = excluded.started_at,
+            last_heartbeat_at = excluded.last_heartbeat_at, stopped_at = NULL
+        """
+    static let stopped = "UPDATE workers SET stopped_at = ?, last_heartbeat_at = ? WHERE id = ?"
+}
