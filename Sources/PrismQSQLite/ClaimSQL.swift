@@ -58,13 +58,30 @@ enum ClaimSQL {
     /// The distinct types of queued tasks, one index seek each.
     static let queuedTypes = """
         WITH RECURSIVE queued(type) AS (
-            SELECT (SELECT min(type) FROM tasks WHERE status = 'queued')
+            SELECT (SELECT min(type) FROM tasks INDEXED BY tasks_ready_by_type_time WHERE status = 'queued')
             UNION ALL
-            SELECT (SELECT min(type) FROM tasks WHERE status = 'queued' AND type > queued.type)
+            SELECT (
+                SELECT min(type) FROM tasks INDEXED BY tasks_ready_by_type_time
+                WHERE status = 'queued' AND type > queued.type
+            )
             FROM queued WHERE queued.type IS NOT NULL
         )
-        SELECT type FROM queued WHERE type IS NOT NULL
+        SELECT type FROM queued WHERE type IS NOT NULL LIMIT \(maxMergedTypes + 1)
         """
+
+    /// The most per-type ranges one claim merges (SQLite allows 500 arms in a compound query).
+    /// A claim over more queued types reads the ready set through one index instead.
+    static let maxMergedTypes = 200
+
+    /// Ordered candidates of any type for priority and weighted random, when too many types
+    /// are queued to merge per type: correct, but its cost grows with the ready set.
+    /// Arguments: now, limit.
+    static func anyTypeUnmerged(_ strategy: SchedulingStrategy) -> String {
+        """
+        SELECT id, sched_key FROM tasks INDEXED BY tasks_ready_by_time
+        WHERE status = 'queued' AND run_after <= ? ORDER BY \(orderColumns(strategy)) LIMIT ?
+        """
+    }
 
     /// Moves one candidate to `running` under a new lease. Arguments: worker, now, expiry,
     /// token, id.
@@ -92,6 +109,6 @@ enum ClaimSQL {
     static let touchWorker = """
         INSERT INTO workers (id, capabilities, strategy, started_at, last_heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)
         ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at, stopped_at = NULL,
-                                       strategy = excluded.strategy
+                                       strategy = excluded.strategy, capabilities = excluded.capabilities
         """
 }

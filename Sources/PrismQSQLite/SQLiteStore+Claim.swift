@@ -5,11 +5,12 @@ import PrismQ
 extension SQLiteStore {
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
         try request.validate()
-        let now = nowMillis
-        let expiry = now + TaskRow.millis(request.leaseDuration)
         let capabilities = Array(Set(request.capabilities)).sorted()
         let capabilitiesJSON = JSONWriter.array(capabilities.map(JSONWriter.quoted))
-        return try await write { db in
+        return try await write { [self] db in
+            // Read the time once the write lock is held, so waiting for it never shortens a lease.
+            let now = nowMillis
+            let expiry = now + TaskRow.millis(request.leaseDuration)
             try db.cachedStatement(sql: ClaimSQL.touchWorker).execute(arguments: [
                 request.workerID, capabilitiesJSON, request.strategy.rawValue, now,
             ])
@@ -54,6 +55,12 @@ extension SQLiteStore {
             }
             types = try String.fetchAll(db.cachedStatement(sql: ClaimSQL.queuedTypes))
             if types.isEmpty { return [] }
+            if types.count > ClaimSQL.maxMergedTypes {
+                return try Row.fetchAll(
+                    db.cachedStatement(sql: ClaimSQL.anyTypeUnmerged(request.strategy)),
+                    arguments: [now, request.maxTasks]
+                ).map { ($0[0], $0[1]) }
+            }
         }
         let sql = ClaimSQL.namedTypes(request.strategy, typeCount: types.count)
         let statement = types.count <= 16 ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)

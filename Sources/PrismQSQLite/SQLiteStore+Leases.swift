@@ -5,9 +5,9 @@ import PrismQ
 extension SQLiteStore {
     public func renew(_ leases: [LeaseID], for duration: Duration) async throws(QueueError) -> [LeaseRenewal] {
         guard duration > .zero else { throw QueueError(.invalidArgument, "The lease must be longer than zero.") }
-        let now = nowMillis
-        let expiry = now + TaskRow.millis(duration)
-        return try await write { db in
+        return try await write { [self] db in
+            let now = nowMillis
+            let expiry = now + TaskRow.millis(duration)
             var workers = Set<String>()
             let renewals = try leases.map { lease in
                 guard
@@ -26,12 +26,12 @@ extension SQLiteStore {
     }
 
     public func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask {
-        let now = nowMillis
         let limit = configuration.validation.maxPayloadBytes
         if let result, result.byteCount > limit {
             throw QueueError(.payloadTooLarge, "The result is \(result.byteCount) bytes; the limit is \(limit).")
         }
-        return try await write { db in
+        return try await write { [self] db in
+            let now = nowMillis
             let holder = try Self.holder(of: lease, db: db)
             let row = try Row.fetchOne(
                 db.cachedStatement(sql: LeaseSQL.complete), arguments: [now, result?.text, lease.taskID]
@@ -46,9 +46,9 @@ extension SQLiteStore {
     ) async throws(QueueError)
         -> QueueTask
     {
-        let now = nowMillis
         let message = String(error.prefix(8192))
-        return try await write { db in
+        return try await write { [self] db in
+            let now = nowMillis
             let task = try Self.holder(of: lease, db: db)
             let outcome: String
             if task.cancelRequested {
@@ -64,7 +64,10 @@ extension SQLiteStore {
                 outcome = "retry at \(RFC3339.string(from: TaskRow.date(runAfter)!))"
             } else {
                 try Self.finish(lease.taskID, as: .dead, error: message, now: now, db: db)
-                outcome = retryable ? "dead: out of attempts" : "dead: not retryable"
+                outcome =
+                    !retryable
+                    ? "dead: not retryable"
+                    : retryDelay == nil ? "dead: the retry policy does not retry" : "dead: out of attempts"
             }
             try Self.appendLog(
                 taskID: lease.taskID, event: .failed, at: now, workerID: task.claimedBy,
@@ -75,9 +78,17 @@ extension SQLiteStore {
     }
 
     public func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {
-        let now = nowMillis
-        return try await write { db in
+        return try await write { [self] db in
+            let now = nowMillis
             let task = try Self.holder(of: lease, db: db)
+            if task.cancelRequested {
+                try Self.finish(lease.taskID, as: .cancelled, error: "Cancelled while running.", now: now, db: db)
+                try Self.appendLog(
+                    taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
+                    message: "its worker shut down after cancellation was asked for", db: db
+                )
+                return try Self.fetchTask(id: lease.taskID, db: db)
+            }
             try Self.requeue(task, runAfter: now, attempts: max(0, task.attempts - 1), error: task.lastError, db: db)
             try Self.appendLog(
                 taskID: lease.taskID, event: .released, at: now, workerID: task.claimedBy,
@@ -88,8 +99,8 @@ extension SQLiteStore {
     }
 
     public func requeueExpired(limit: Int) async throws(QueueError) -> Int {
-        let now = nowMillis
-        return try await write { db in
+        return try await write { [self] db in
+            let now = nowMillis
             let expired = try Row.fetchAll(
                 db.cachedStatement(sql: LeaseSQL.expired), arguments: [now, max(1, limit)]
             ).map(TaskRow.decode)

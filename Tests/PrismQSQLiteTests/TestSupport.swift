@@ -61,3 +61,18 @@ extension SQLiteStore {
         }
     }
 }
+
+/// Waits until `condition` holds, checking every 10 ms, for at most `timeout`.
+///
+/// - Returns: whether it held in time.
+@discardableResult
+func eventually(
+    timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}

@@ -67,6 +67,9 @@ public struct ClaimRequest: Sendable, Hashable {
         guard (1...256).contains(workerID.count) else {
             throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
         }
+        guard capabilities.count <= 100 else {
+            throw QueueError(.invalidArgument, "A worker names at most 100 task types.")
+        }
         for type in capabilities {
             try TaskValidation.validateType(type)
         }

@@ -1,13 +1,13 @@
 import Synchronization
 
-/// Wakes a sleeping loop: `notify()` ends the current (or next) `wait`.
+/// Wakes sleeping loops: `notify()` ends every current `wait`, or the next one.
 ///
 /// A notification that comes while nobody waits is kept until the next `wait`, so a wake-up
 /// is never lost between checking for work and going to sleep.
 package final class WakeupSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextID = 0
     }
 
@@ -15,22 +15,19 @@ package final class WakeupSignal: Sendable {
 
     package init() {}
 
-    /// Ends the current wait, or the next one.
+    /// Ends every current wait, or the next one when nobody waits.
     package func notify() {
-        let waiter = state.withLock { state in
-            guard let waiter = state.waiter else {
-                state.pending = true
-                return nil as CheckedContinuation<Void, Never>?
-            }
-            state.waiter = nil
-            return waiter.continuation
+        let waiters = state.withLock { state in
+            if state.waiters.isEmpty { state.pending = true }
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Waits until notified or until `timeout` passes.
     ///
-    /// - Returns: `true` when notified. Only one task waits on a signal at a time.
+    /// - Returns: `true` when notified.
     package func wait(timeout: Duration) async -> Bool {
         if state.withLock({ state in
             defer { state.pending = false }
@@ -65,20 +62,13 @@ package final class WakeupSignal: Sendable {
                         state.pending = false
                         return true
                     }
-                    state.waiter = (id, continuation)
+                    state.waiters[id] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { state in
-                guard let waiter = state.waiter, waiter.id == id else {
-                    return nil as CheckedContinuation<Void, Never>?
-                }
-                state.waiter = nil
-                return waiter.continuation
-            }
-            waiter?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -36,7 +36,7 @@ public final class WorkerPool: Service, Sendable {
     private struct State: Sendable {
         var handlers: [String: Handler] = [:]
         var strategy: SchedulingStrategy
-        var running: [Int64: Running] = [:]
+        var running: [LeaseID: Running] = [:]
         var stopping = false
     }
 
@@ -198,9 +198,9 @@ public final class WorkerPool: Service, Sendable {
             }
             return try await handler(context)
         }
-        state.withLock { $0.running[lease.id.taskID] = Running(lease: lease, handler: work) }
+        state.withLock { $0.running[lease.id] = Running(lease: lease, handler: work) }
         let finisher = Task.detached { await self.finish(lease, work: work) }
-        state.withLock { $0.running[lease.id.taskID]?.finisher = finisher }
+        state.withLock { $0.running[lease.id]?.finisher = finisher }
     }
 
     /// Waits for a handler (under its timeout) and records the outcome with the store.
@@ -208,22 +208,44 @@ public final class WorkerPool: Service, Sendable {
         let watchdog = lease.task.timeout.map { timeout in
             Task {
                 try await Task.sleep(for: timeout)
-                self.stopHandler(lease.id.taskID, because: .timedOut)
+                self.stopHandler(lease.id, because: .timedOut)
             }
         }
         let outcome = await work.result
         watchdog?.cancel()
-        let reason = state.withLock { $0.running[lease.id.taskID]?.stopReason }
-        do {
-            try await record(outcome, of: lease, stoppedBecause: reason)
-        } catch {
-            logger.warning(
-                "Could not record the outcome of a task",
-                metadata: ["prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)"]
-            )
-        }
-        state.withLock { _ = $0.running.removeValue(forKey: lease.id.taskID) }
+        let reason = state.withLock { $0.running[lease.id]?.stopReason }
+        await recordWithRetries(outcome, of: lease, stoppedBecause: reason)
+        state.withLock { _ = $0.running.removeValue(forKey: lease.id) }
         wakeup.notify()
+    }
+
+    /// Records an outcome, retrying while the database is busy or failing (the lease is still
+    /// renewed meanwhile). A result too large to store fails the task for good.
+    private func recordWithRetries(
+        _ outcome: Result<RawJSON?, any Error>, of lease: Lease, stoppedBecause reason: StopReason?
+    ) async {
+        var outcome = outcome
+        var delay = Duration.milliseconds(20)
+        for attempt in 1...8 {
+            do {
+                try await record(outcome, of: lease, stoppedBecause: reason)
+                return
+            } catch let error where error.code == .payloadTooLarge {
+                outcome = .failure(TaskFailure.permanent("The handler's result is too large to store: \(error)"))
+            } catch let error where error.code == .leaseLost || error.code == .notFound {
+                logger.info("Lease lost; the outcome is dropped", metadata: ["prismq.task.id": "\(lease.id.taskID)"])
+                return
+            } catch {
+                logger.warning(
+                    "Could not record the outcome of a task",
+                    metadata: [
+                        "prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)", "prismq.try": "\(attempt)",
+                    ]
+                )
+                try? await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
     }
 
     private func record(
@@ -264,11 +286,11 @@ public final class WorkerPool: Service, Sendable {
     }
 
     /// Cancels a running handler, remembering why (the first reason wins).
-    private func stopHandler(_ taskID: Int64, because reason: StopReason) {
+    private func stopHandler(_ lease: LeaseID, because reason: StopReason) {
         let handler = state.withLock { state -> Task<RawJSON?, any Error>? in
-            guard var running = state.running[taskID], running.stopReason == nil else { return nil }
+            guard var running = state.running[lease], running.stopReason == nil else { return nil }
             running.stopReason = reason
-            state.running[taskID] = running
+            state.running[lease] = running
             return running.handler
         }
         handler?.cancel()
@@ -297,8 +319,8 @@ public final class WorkerPool: Service, Sendable {
                     let renewals = try await queue.store.renew(leases, for: configuration.leaseDuration)
                     for (lease, renewal) in zip(leases, renewals) {
                         switch renewal {
-                        case .lost: stopHandler(lease.taskID, because: .leaseLost)
-                        case .renewed(_, cancelRequested: true): stopHandler(lease.taskID, because: .cancelRequested)
+                        case .lost: stopHandler(lease, because: .leaseLost)
+                        case .renewed(_, cancelRequested: true): stopHandler(lease, because: .cancelRequested)
                         case .renewed: break
                         }
                     }
@@ -316,7 +338,11 @@ public final class WorkerPool: Service, Sendable {
     private func sweep(every interval: Duration) async {
         let sweeper = Sweeper(store: queue.store, interval: interval, logger: logger)
         while !Task.isCancelled {
-            _ = try? await sweeper.sweep()
+            do {
+                try await sweeper.sweep()
+            } catch {
+                logger.warning("Sweep failed", metadata: ["prismq.error": "\(error)"])
+            }
             if await backgroundStop.wait(timeout: interval) { return }
         }
     }
@@ -325,16 +351,27 @@ public final class WorkerPool: Service, Sendable {
     /// their tasks back.
     private func drain() async {
         let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
-        while runningCount > 0, ContinuousClock.now < deadline {
+        while runningCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             _ = await wakeup.wait(timeout: min(deadline - ContinuousClock.now, .milliseconds(100)))
         }
         let remaining = state.withLock { Array($0.running.keys) }
-        for taskID in remaining {
-            stopHandler(taskID, because: .shutdown)
+        for lease in remaining {
+            stopHandler(lease, because: .shutdown)
         }
+        // Handlers that ignore cancellation get a little longer; then their tasks are handed
+        // back here, and whatever they return later is refused by the fencing token.
         let finishers = state.withLock { $0.running.values.compactMap(\.finisher) }
-        for finisher in finishers {
-            await finisher.value
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for finisher in finishers { await finisher.value }
+            }
+            group.addTask { try? await Task.sleep(for: .seconds(2)) }
+            await group.next()
+            group.cancelAll()
+        }
+        let stuck = state.withLock { $0.running.values.map(\.lease.id) }
+        for lease in stuck {
+            _ = try? await Task.detached { try await self.queue.store.release(lease) }.value
         }
     }
 }

@@ -39,8 +39,10 @@ public struct WorkerPoolConfiguration: Sendable {
         guard (1...256).contains(workerID.count) else {
             throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
         }
-        guard idlePoll.lowerBound > .zero, shutdownGracePeriod >= .zero, registryHeartbeat > .zero else {
-            throw QueueError(.invalidArgument, "Poll intervals and heartbeats must be positive.")
+        guard idlePoll.lowerBound > .zero, shutdownGracePeriod >= .zero, registryHeartbeat > .zero,
+            (sweepInterval ?? .seconds(1)) >= .milliseconds(10)
+        else {
+            throw QueueError(.invalidArgument, "Poll, sweep and heartbeat intervals must be positive.")
         }
     }
 

@@ -54,7 +54,7 @@ protocol QueueCommand: AsyncParsableCommand {
     /// What the command reads from its arguments (and standard input) before anything is opened.
     associatedtype Input = Void
     var store: StoreOptions { get }
-    /// Whether the command creates the database when it is missing (only `enqueue` and `worker` do).
+    /// Whether the command creates the database when it is missing (only `enqueue` does).
     var createsDatabase: Bool { get }
     /// Reads and checks the arguments once, so bad input creates and changes nothing.
     func input() throws(QueueError) -> Input

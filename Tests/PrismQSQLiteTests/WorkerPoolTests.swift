@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import PrismQ
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import PrismQSQLite
+
+@Suite("Worker pool")
+struct WorkerPoolTests {
+    let directory = TemporaryDirectory()
+
+    struct Greeting: Codable, Sendable {
+        var name: String
+    }
+
+    /// A pool over a fresh queue with test-sized timings, running until the test ends.
+    func withPool(
+        configure: (inout WorkerPoolConfiguration) -> Void = { _ in },
+        register: (WorkerPool) -> Void,
+        body: (TaskQueue, WorkerPool) async throws -> Void
+    ) async throws {
+        let queue = TaskQueue(store: try makeStore(in: directory))
+        var configuration = WorkerPoolConfiguration()
+        configuration.workerID = "test-pool"
+        configuration.leaseDuration = .milliseconds(600)
+        configuration.retryPolicy = .fixed(.zero)
+        configuration.shutdownGracePeriod = .milliseconds(200)
+        configuration.sweepInterval = .milliseconds(100)
+        configure(&configuration)
+        let pool = WorkerPool(queue: queue, configuration: configuration)
+        register(pool)
+        let running = Task { try await pool.run() }
+        do {
+            try await body(queue, pool)
+        } catch {
+            pool.stop()
+            _ = try? await running.value
+            throw error
+        }
+        pool.stop()
+        try await running.value
+    }
+
+    func status(_ queue: TaskQueue, _ id: Int64, is expected: TaskStatus) async throws -> Bool {
+        try await eventually { try await queue.task(id: id).status == expected }
+    }
+
+    @Test func handlersCompleteTasksWithTheirResults() async throws {
+        let seen = Mutex<[String]>([])
+        try await withPool { pool in
+            pool.register("greet", as: Greeting.self) { greeting, context in
+                seen.withLock { $0.append("\(greeting.name)#\(context.attempt)") }
+            }
+            pool.register("echo") { context in context.task.payload }
+        } body: { queue, _ in
+            let greet = try await queue.enqueue("greet", payload: Greeting(name: "ada"))
+            let echo = try await queue.enqueue(NewTask(type: "echo", payload: try RawJSON(validating: "[1,2]"))).task
+            #expect(try await status(queue, greet.id, is: .completed))
+            #expect(try await status(queue, echo.id, is: .completed))
+            #expect(try await queue.task(id: echo.id).result?.text == "[1,2]")
+            #expect(seen.withLock { $0 } == ["ada#1"])
+            let workers = try await queue.workers()
+            #expect(workers.first?.id == "test-pool" && workers.first?.capabilities == ["echo", "greet"])
+        }
+    }
+
+    @Test func failingHandlersRetryThenGoDeadWithTheirError() async throws {
+        struct Broken: Error, CustomStringConvertible {
+            var description: String { "printer on fire" }
+        }
+        let calls = Atomic<Int>(0)
+        try await withPool { pool in
+            pool.register("flaky") { _ in
+                calls.add(1, ordering: .relaxed)
+                throw Broken()
+            }
+            pool.register("bad") { _ in throw TaskFailure.permanent("never valid") }
+            pool.register("typed", as: Greeting.self) { _, _ in }
+        } body: { queue, _ in
+            let flaky = try await queue.enqueue(NewTask(type: "flaky", maxAttempts: 3)).task
+            let bad = try await queue.enqueue(NewTask(type: "bad", maxAttempts: 3)).task
+            let typed = try await queue.enqueue(NewTask(type: "typed", payload: try RawJSON(validating: "42"))).task
+            #expect(try await status(queue, flaky.id, is: .dead))
+            let dead = try await queue.task(id: flaky.id)
+            #expect(dead.attempts == 3 && dead.lastError == "Broken: printer on fire")
+            #expect(calls.load(ordering: .relaxed) == 3)
+            #expect(try await status(queue, bad.id, is: .dead))
+            #expect(try await queue.task(id: bad.id).attempts == 1)
+            #expect(try await status(queue, typed.id, is: .dead))
+            #expect(try await queue.task(id: typed.id).attempts == 1, "a payload that does not decode is permanent")
+        }
+    }
+
+    @Test func aHandlerThatRunsPastItsTimeoutIsCancelledAndTheAttemptFails() async throws {
+        let cancelled = Atomic<Int>(0)
+        try await withPool { pool in
+            pool.register("slow") { _ in
+                do {
+                    try await Task.sleep(for: .seconds(60))
+                } catch {
+                    cancelled.add(1, ordering: .relaxed)
+                    throw error
+                }
+                return nil
+            }
+        } body: { queue, _ in
+            let task = try await queue.enqueue(NewTask(type: "slow", maxAttempts: 1, timeout: .milliseconds(200))).task
+            #expect(try await status(queue, task.id, is: .dead))
+            #expect(try await queue.task(id: task.id).lastError?.hasPrefix("Timed out after") == true)
+            #expect(cancelled.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    @Test func cancellingARunningTaskStopsItsHandler() async throws {
+        let started = Atomic<Bool>(false)
+        try await withPool { pool in
+            pool.register("long") { _ in
+                started.store(true, ordering: .relaxed)
+                try await Task.sleep(for: .seconds(60))
+                return nil
+            }
+        } body: { queue, pool in
+            let task = try await queue.enqueue(NewTask(type: "long")).task
+            #expect(await eventually { started.load(ordering: .relaxed) })
+            let marked = try await queue.cancel(id: task.id)
+            #expect(marked.status == .running && marked.cancelRequested)
+            #expect(try await status(queue, task.id, is: .cancelled))
+            #expect(await eventually { pool.runningCount == 0 })
+        }
+    }
+
+    @Test func gracefulShutdownHandsUnfinishedTasksBackWithoutSpendingAnAttempt() async throws {
+        let queue = TaskQueue(store: try makeStore(in: directory))
+        var configuration = WorkerPoolConfiguration()
+        configuration.shutdownGracePeriod = .milliseconds(100)
+        let pool = WorkerPool(queue: queue, configuration: configuration)
+        let finishedQuickly = Atomic<Bool>(false)
+        pool.register("stuck") { _ in
+            try await Task.sleep(for: .seconds(60))
+            return nil
+        }
+        pool.register("quick") { _ in
+            try await Task.sleep(for: .milliseconds(20))
+            finishedQuickly.store(true, ordering: .relaxed)
+            return nil
+        }
+        let stuck = try await queue.enqueue(NewTask(type: "stuck", maxAttempts: 1)).task
+        let running = Task { try await pool.run() }
+        #expect(try await status(queue, stuck.id, is: .running))
+        let quick = try await queue.enqueue(NewTask(type: "quick")).task
+        #expect(try await status(queue, quick.id, is: .running))
+        pool.stop()
+        try await running.value
+        let handedBack = try await queue.task(id: stuck.id)
+        #expect(handedBack.status == .queued && handedBack.attempts == 0)
+        #expect(try await queue.task(id: quick.id).status == .completed, "running handlers may finish")
+        #expect(try await queue.logs(taskID: stuck.id).last?.event == .released)
+        #expect(try await queue.workers().first?.state == .stopped)
+    }
+
+    @Test func theServiceGroupRunsThePoolAndStopsItGracefully() async throws {
+        let queue = TaskQueue(store: try makeStore(in: directory))
+        let pool = WorkerPool(queue: queue)
+        pool.register("t") { _ in nil }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [.init(service: pool)], logger: .init(label: "test"))
+        )
+        let running = Task { try await group.run() }
+        let task = try await queue.enqueue(NewTask(type: "t")).task
+        #expect(try await status(queue, task.id, is: .completed))
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(try await queue.workers().first?.state == .stopped)
+    }
+
+    @Test func anEnqueueWakesAnIdlePoolAtOnce() async throws {
+        try await withPool { configuration in
+            // An idle poll of a minute: only the in-process wake-up can start the task in time.
+            configuration.idlePoll = .milliseconds(1) ... .seconds(60)
+        } register: { pool in
+            pool.register("t") { _ in nil }
+        } body: { queue, _ in
+            let first = try await queue.enqueue(NewTask(type: "t")).task
+            #expect(try await status(queue, first.id, is: .completed))
+            try await Task.sleep(for: .milliseconds(1500))  // let the idle sleep grow past the wait below
+            let second = try await queue.enqueue(NewTask(type: "t")).task
+            #expect(
+                try await eventually(timeout: .seconds(5)) { try await queue.task(id: second.id).status == .completed })
+        }
+    }
+
+    @Test func theStrategyCanBeSwitchedWhileRunning() async throws {
+        let order = Mutex<[Int]>([])
+        let gate = Atomic<Bool>(false)
+        try await withPool { configuration in
+            configuration.concurrency = 1
+        } register: { pool in
+            pool.register("t") { context in
+                while !gate.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+                order.withLock { $0.append(context.task.priority) }
+                return nil
+            }
+        } body: { queue, pool in
+            let blocker = try await queue.enqueue(NewTask(type: "t", priority: -1)).task
+            #expect(try await status(queue, blocker.id, is: .running))
+            pool.strategy = .priority
+            _ = try await queue.enqueue(batch: [1, 9, 5].map { NewTask(type: "t", priority: $0) })
+            gate.store(true, ordering: .relaxed)
+            #expect(await eventually { order.withLock { $0.count } == 4 })
+            #expect(order.withLock { $0 } == [-1, 9, 5, 1])
+        }
+    }
+
+    @Test func aPoolWithoutHandlersRefusesToRun() async throws {
+        let pool = WorkerPool(queue: TaskQueue(store: try makeStore(in: directory)))
+        await #expect(throws: QueueError(.invalidArgument)) { try await pool.run() }
+    }
+}
