@@ -46,6 +46,9 @@ let package = Package(
                 "PrismQ",
                 "PrismQSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcoming
         ),
@@ -60,6 +63,10 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "PrismQCLITests", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .testTarget(
+            name: "PrismQCLITests",
+            dependencies: ["PrismQ", "PrismQSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming
+        ),
     ]
 )

@@ -53,3 +53,20 @@ extension TaskLogEntry {
         return writer.json
     }
 }
+
+extension WorkerInfo {
+    /// The contract's worker object as JSON text.
+    package var json: String {
+        var writer = JSONWriter()
+        writer.add("id", id)
+        writer.add("hostname", hostname)
+        writer.add("pid", pid.map { Int64($0) })
+        writer.add("capabilities", raw: JSONWriter.array(capabilities.map(JSONWriter.quoted)))
+        writer.add("strategy", strategy)
+        writer.add("started_at", startedAt)
+        writer.add("last_heartbeat_at", lastHeartbeatAt)
+        writer.add("state", state.rawValue)
+        writer.add("current_tasks", currentTasks)
+        return writer.json
+    }
+}

@@ -35,6 +35,7 @@ public final class WorkerPool: Service, Sendable {
 
     private struct State: Sendable {
         var handlers: [String: Handler] = [:]
+        var fallback: Handler?
         var strategy: SchedulingStrategy
         var running: [LeaseID: Running] = [:]
         var stopping = false
@@ -65,6 +66,12 @@ public final class WorkerPool: Service, Sendable {
     /// Handles tasks of `type` with raw JSON payloads; the returned JSON becomes the result.
     public func register(_ type: String, handler: @escaping Handler) {
         state.withLock { $0.handlers[type] = handler }
+    }
+
+    /// Handles tasks of every type that has no handler of its own. A pool with a fallback
+    /// claims tasks of any type.
+    public func registerFallback(handler: @escaping Handler) {
+        state.withLock { $0.fallback = handler }
     }
 
     /// Handles tasks of `type` whose payload decodes as `Payload`. A payload that does not
@@ -103,14 +110,15 @@ public final class WorkerPool: Service, Sendable {
     /// Claims and runs tasks until graceful shutdown, ``stop()`` or cancellation.
     public func run() async throws {
         try configuration.validate()
-        let capabilities = state.withLock { $0.handlers.keys.sorted() }
-        guard !capabilities.isEmpty else {
+        let (capabilities, hasFallback) = state.withLock { ($0.handlers.keys.sorted(), $0.fallback != nil) }
+        guard !capabilities.isEmpty || hasFallback else {
             throw QueueError(.invalidArgument, "The worker pool has no handlers; register one before running it.")
         }
         try await queue.store.register(
             WorkerRegistration(
                 id: configuration.workerID, hostname: ProcessInfo.processInfo.hostName,
-                pid: Int(ProcessInfo.processInfo.processIdentifier), capabilities: capabilities, strategy: strategy
+                pid: Int(ProcessInfo.processInfo.processIdentifier), capabilities: hasFallback ? [] : capabilities,
+                strategy: strategy
             )
         )
         queue.wakeups.add(wakeup)
@@ -122,7 +130,7 @@ public final class WorkerPool: Service, Sendable {
             Task { await sweep(every: interval) }
         }
         await withGracefulShutdownHandler {
-            await claimLoop(capabilities: capabilities)
+            await claimLoop(capabilities: hasFallback ? [] : capabilities)
         } onGracefulShutdown: {
             self.stop()
         }
@@ -191,7 +199,7 @@ public final class WorkerPool: Service, Sendable {
 
     private func start(_ lease: Lease) {
         let context = TaskContext(task: lease.task, lease: lease.id, logger: taskLogger(lease.task))
-        let handler = state.withLock { $0.handlers[lease.task.type] }
+        let handler = state.withLock { $0.handlers[lease.task.type] ?? $0.fallback }
         let work = Task<RawJSON?, any Error> {
             guard let handler else {
                 throw TaskFailure.permanent("No handler is registered for the type \(lease.task.type).")
@@ -329,8 +337,10 @@ public final class WorkerPool: Service, Sendable {
                     sinceHeartbeat = .zero
                     try await queue.store.workerHeartbeat(id: configuration.workerID)
                 }
-            } catch {
+            } catch  where !Task.isCancelled {
                 logger.warning("Lease renewal failed", metadata: ["prismq.error": "\(error)"])
+            } catch {
+                return
             }
         }
     }

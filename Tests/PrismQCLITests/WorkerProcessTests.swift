@@ -1,0 +1,149 @@
+import Foundation
+import GRDB
+import PrismQ
+import Testing
+
+@testable import PrismQSQLite
+
+/// `prismq worker` processes on one database file, end to end.
+@Suite("prismq worker processes")
+struct WorkerProcessTests {
+    let cli = CLIRunner()
+
+    /// Waits for `condition`, checking every 50 ms, for at most `timeout`.
+    func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    func count(_ store: SQLiteStore, _ sql: String) async throws -> Int {
+        try await store.pool.read { try Int.fetchOne($0, sql: sql) ?? -1 }
+    }
+
+    func worker(_ id: String, _ extra: [String] = [], exec: String) throws -> CLIRunner.Running {
+        try cli.start(["worker", "--db", cli.database, "--worker-id", id, "--exec", exec] + extra)
+    }
+
+    @Test func severalWorkersFinishTenThousandTasksExactlyOnceWhenOneIsKilled() async throws {
+        let store = try SQLiteStore(path: cli.database)
+        for _ in 0..<10 {
+            _ = try await store.enqueue(
+                (0..<1000).map { n in NewTask(type: "t", payload: try! RawJSON(validating: "\(n)")) })
+        }
+        let options = ["--type", "t", "--concurrency", "4", "--lease", "1.5"]
+        let victim = try worker("victim", options, exec: "cat >/dev/null")
+        let others = try ["w1", "w2"].map { try worker($0, options, exec: "cat >/dev/null") }
+
+        // Kill the victim with SIGKILL while it holds leases on running tasks.
+        let holding = try await eventually(timeout: .seconds(120)) {
+            let completed = try await count(store, "SELECT count(*) FROM tasks WHERE status = 'completed'")
+            let held = try await count(
+                store, "SELECT count(*) FROM tasks WHERE status = 'running' AND claimed_by = 'victim'"
+            )
+            return completed >= 1500 && held > 0
+        }
+        #expect(holding, "the victim never held a running task")
+        kill(victim.process.processIdentifier, SIGKILL)
+        #expect(victim.wait().status == SIGKILL)
+
+        let finished = try await eventually(timeout: .seconds(300)) {
+            try await count(store, "SELECT count(*) FROM tasks WHERE status = 'completed'") == 10_000
+        }
+        #expect(finished)
+        for other in others { other.process.terminate() }
+        for other in others { #expect(other.wait().status == 0) }
+
+        #expect(try await count(store, "SELECT count(*) FROM tasks") == 10_000, "no task lost or duplicated")
+        #expect(try await count(store, "SELECT count(*) FROM tasks WHERE status != 'completed'") == 0)
+        #expect(try await count(store, "SELECT count(*) FROM task_logs WHERE event = 'completed'") == 10_000)
+        #expect(
+            try await count(
+                store,
+                "SELECT count(*) FROM (SELECT task_id FROM task_logs WHERE event = 'completed' GROUP BY task_id HAVING count(*) > 1)"
+            ) == 0,
+            "every task completed exactly once"
+        )
+        let orphaned = try await count(
+            store, "SELECT count(*) FROM task_logs WHERE event = 'expired' AND worker_id = 'victim'")
+        #expect(orphaned > 0, "the victim's leases expired and its tasks ran again elsewhere")
+        #expect(try await count(store, "SELECT count(*) FROM tasks WHERE attempts > 1") >= orphaned)
+        let states = Dictionary(uniqueKeysWithValues: try await store.workers().map { ($0.id, $0.state) })
+        #expect(states["w1"] == .stopped && states["w2"] == .stopped && states["victim"] != .stopped)
+    }
+
+    @Test func theExecContractMapsExitStatusesStdoutStderrAndTheEnvironment() async throws {
+        let store = try SQLiteStore(path: cli.database)
+        func add(
+            _ type: String, _ payload: String = "null", attempts: Int = 3, timeout: Duration? = nil
+        ) async throws -> Int64 {
+            try await store.enqueue([
+                NewTask(type: type, payload: try RawJSON(validating: payload), maxAttempts: attempts, timeout: timeout)
+            ])[0].task.id
+        }
+        let echo = try await add("echo", #"{"n":7}"#)
+        let env = try await add("env")
+        let text = try await add("text")
+        let permanent = try await add("permanent")
+        let flaky = try await add("flaky", attempts: 2)
+        let slow = try await add("slow", attempts: 1, timeout: .milliseconds(300))
+        let hang = try await add("hang")
+        let script = """
+            case "$PRISMQ_TASK_TYPE" in
+              echo) cat ;;
+              env) printf '{"id":%s,"type":"%s","attempt":%s}' "$PRISMQ_TASK_ID" "$PRISMQ_TASK_TYPE" "$PRISMQ_ATTEMPT" ;;
+              text) echo 'plain words' ;;
+              permanent) echo 'first line' >&2; echo 'bad payload' >&2; exit 65 ;;
+              flaky) echo "attempt $PRISMQ_ATTEMPT failed" >&2; exit 3 ;;
+              slow|hang) sleep 31.5 ;;
+            esac
+            """
+        let running = try worker("exec", ["--concurrency", "8", "--lease", "0.6"], exec: script)
+        func task(_ id: Int64) async throws -> QueueTask { try await store.task(id: id) }
+        #expect(try await eventually(timeout: .seconds(30)) { try await task(hang).status == .running })
+        _ = try await store.cancel(id: hang)
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                for id in [echo, env, text, permanent, flaky, slow, hang] where try await !task(id).status.isFinished {
+                    return false
+                }
+                return true
+            }
+        )
+        running.process.terminate()
+        #expect(running.wait().status == 0)
+
+        #expect(try await task(echo).result?.text == #"{"n":7}"#)
+        #expect(try await task(env).result?.text == #"{"id":\#(env),"type":"env","attempt":1}"#)
+        let plain = try await task(text)
+        #expect(plain.status == .completed && plain.result == nil, "stdout that is not JSON is no result")
+        let dead = try await task(permanent)
+        #expect(dead.status == .dead && dead.attempts == 1)
+        #expect(dead.lastError == "The command exited with status 65: first line\nbad payload")
+        let retried = try await task(flaky)
+        #expect(retried.status == .dead && retried.attempts == 2)
+        #expect(retried.lastError == "The command exited with status 3: attempt 2 failed")
+        let timedOut = try await task(slow)
+        #expect(timedOut.status == .dead && timedOut.lastError?.hasPrefix("Timed out after") == true)
+        #expect(try await task(hang).status == .cancelled)
+        let killed = await eventually(timeout: .seconds(10)) { !Self.processExists(matching: "sleep 31.5") }
+        #expect(killed, "timed-out and cancelled commands are killed")
+        let workers = try await store.workers()
+        #expect(workers.first?.id == "exec" && workers.first?.state == .stopped && workers.first?.capabilities == [])
+    }
+
+    /// Whether any process's command line contains `text`.
+    static func processExists(matching text: String) -> Bool {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.contains { entry in
+            guard Int(entry) != nil,
+                let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { return false }
+            let commandLine = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return commandLine.contains(text) && !commandLine.contains("prismq")
+        }
+    }
+}
