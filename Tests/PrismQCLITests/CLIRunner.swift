@@ -28,7 +28,7 @@ struct CLIRunner: Sendable {
     var database: String { directory + "/queue.db" }
 
     /// Starts `prismq arguments…`; `wait()` the result.
-    func start(_ arguments: [String], environment: [String: String]? = nil) throws -> Running {
+    func start(_ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -42,7 +42,13 @@ struct CLIRunner: Sendable {
         FileManager.default.createFile(atPath: err, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        process.standardInput = FileHandle.nullDevice
+        if let stdin {
+            let path = directory + "/\(id).in"
+            FileManager.default.createFile(atPath: path, contents: Data(stdin.utf8))
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         try process.run()
         return Running(process: process, out: out, err: err)
     }

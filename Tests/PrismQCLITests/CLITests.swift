@@ -74,6 +74,29 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: cli.database), "bad input created the database")
     }
 
+    @Test func payloadsComeFromArgumentsStandardInputOrFiles() throws {
+        let fromStdin = try cli.start(
+            ["enqueue", "--db", cli.database, "--type", "t", "--payload", "-", "--json"], stdin: #" {"via":"stdin"} "#
+        ).wait()
+        #expect(fromStdin.status == 0, "\(fromStdin.stderr)")
+        #expect((try CLIRunner.object(fromStdin.stdout)["payload"] as? [String: String]) == ["via": "stdin"])
+        let file = cli.directory + "/payload.json"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("[1, 2, 3]".utf8))
+        let fromFile = try cli.onDatabase("enqueue", "--type", "t", "--payload", "@" + file, "--json")
+        #expect((try CLIRunner.object(fromFile.stdout)["payload"] as? [Int]) == [1, 2, 3])
+        let missing = try cli.onDatabase("enqueue", "--type", "t", "--payload", "@/no/such/file")
+        #expect(missing.status == 1 && missing.stderr == "prismq: Cannot read the payload file /no/such/file.\n")
+    }
+
+    @Test func commandsOtherThanEnqueueRefuseAMissingDatabase() throws {
+        for command in [["list"], ["stats"], ["get", "1"], ["cancel", "1"], ["retry", "1"], ["workers"]] {
+            let output = try cli.run(command + ["--db", cli.database])
+            #expect(output.status == 1)
+            #expect(output.stderr == "prismq: There is no queue database at \(cli.database).\n")
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.database))
+    }
+
     @Test func unknownIdsExitWithNotFound() throws {
         _ = try cli.onDatabase("enqueue", "--type", "t")
         for command in ["get", "cancel", "retry"] {

@@ -76,3 +76,12 @@ func eventually(
     }
     return try await condition()
 }
+
+extension SQLiteStore {
+    /// Makes a delayed task ready now.
+    func makeReady(_ id: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE tasks SET run_after = 0 WHERE id = ?", arguments: [id])
+        }
+    }
+}
