@@ -25,7 +25,7 @@ extension SQLiteStore {
         if let type = filter.type {
             try TaskValidation.validateType(type)
         }
-        let (sql, arguments) = Self.listQuery(filter, page)
+        let (sql, arguments) = Self.listQuery(filter, page, indexedFields: indexedPayloadFields)
         let limit = page.limit
         return try await read { db in
             let tasks = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(TaskRow.decode)
@@ -37,34 +37,47 @@ extension SQLiteStore {
 
     /// The newest-first page query: each filter walks an index in id order, so a page costs
     /// the same however many tasks there are. A type without a status reads one ordered range
-    /// per status and merges them.
-    static func listQuery(_ filter: TaskFilter, _ page: PageRequest) -> (String, StatementArguments) {
-        let below = page.cursor?.lastID ?? Int64.max
-        let fetch = page.limit + 1
-        let order = "ORDER BY id DESC LIMIT ?"
-        switch (filter.type, filter.status) {
-        case (nil, nil):
-            return ("SELECT \(TaskRow.columns) FROM tasks WHERE id < ? \(order)", [below, fetch])
-        case (nil, let status?):
-            return (
-                "SELECT \(TaskRow.columns) FROM tasks WHERE status = ? AND id < ? \(order)",
-                [status.rawValue, below, fetch]
-            )
-        case (let type?, let status?):
-            return (
-                "SELECT \(TaskRow.columns) FROM tasks WHERE type = ? AND status = ? AND id < ? \(order)",
-                [type, status.rawValue, below, fetch]
-            )
-        case (let type?, nil):
-            let arms = TaskStatus.allCases.map { status in
-                """
-                SELECT * FROM (SELECT \(TaskRow.columns) FROM tasks
-                WHERE type = ?1 AND status = '\(status.rawValue)' AND id < ?2 ORDER BY id DESC LIMIT ?3)
-                """
+    /// per status and merges them. A payload match on an indexed field walks that field's
+    /// index; on any other field it is checked on each candidate row.
+    static func listQuery(
+        _ filter: TaskFilter, _ page: PageRequest, indexedFields: Set<String> = []
+    )
+        -> (String, StatementArguments)
+    {
+        var conditions = ["id < ?"]
+        var arguments: [any DatabaseValueConvertible] = [page.cursor?.lastID ?? Int64.max]
+        var source = "tasks"
+        if let match = filter.payload {
+            if indexedFields.contains(match.field) {
+                source = "tasks INDEXED BY \(PayloadIndexes.index(match.field))"
+                conditions.append("\(PayloadIndexes.column(match.field)) IS json_extract(?, '$')")
+            } else {
+                conditions.append("json_extract(payload, '$.\(match.field)') IS json_extract(?, '$')")
             }
-            let sql = "SELECT * FROM (\(arms.joined(separator: " UNION ALL "))) ORDER BY id DESC LIMIT ?3"
-            return (sql, [type, below, fetch])
+            arguments.append(match.value.text)
         }
+        if let type = filter.type {
+            conditions.append("type = ?")
+            arguments.append(type)
+        }
+        let select = "SELECT \(TaskRow.columns) FROM \(source)"
+        let order = "ORDER BY id DESC LIMIT ?"
+        let fetch = page.limit + 1
+        if let status = filter.status {
+            conditions.append("status = ?")
+            arguments.append(status.rawValue)
+        } else if filter.type != nil, filter.payload.map({ indexedFields.contains($0.field) }) != true {
+            // One ordered range of `tasks_by_type` per status, merged.
+            let arms = TaskStatus.allCases.map { status in
+                "SELECT * FROM (\(select) WHERE \(conditions.joined(separator: " AND ")) AND status = '\(status.rawValue)' \(order))"
+            }
+            let sql = "SELECT * FROM (\(arms.joined(separator: " UNION ALL "))) \(order)"
+            let armArguments = Array(repeating: arguments + [fetch], count: arms.count).flatMap { $0 }
+            return (sql, StatementArguments(armArguments + [fetch]))
+        }
+        return (
+            "\(select) WHERE \(conditions.joined(separator: " AND ")) \(order)", StatementArguments(arguments + [fetch])
+        )
     }
 
     public func logs(taskID: Int64) async throws(QueueError) -> [TaskLogEntry] {

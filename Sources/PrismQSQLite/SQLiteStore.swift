@@ -14,6 +14,8 @@ public final class SQLiteStore: QueueStore {
 
     let pool: DatabasePool
     private let recorder: PoolStatisticsRecorder
+    /// The payload fields with a generated column and an index in this database.
+    let indexedPayloadFields: Set<String>
 
     /// Opens (and creates, with its directory) the database at `path` and brings its schema
     /// up to date.
@@ -23,6 +25,9 @@ public final class SQLiteStore: QueueStore {
     public init(path: String, configuration: SQLiteConfiguration = SQLiteConfiguration()) throws(QueueError) {
         guard configuration.maxReaders >= 1 else {
             throw QueueError(.invalidArgument, "maxReaders must be at least 1.")
+        }
+        for field in configuration.indexedPayloadFields {
+            try PayloadMatch.validate(field: field)
         }
         self.path = path
         self.configuration = configuration
@@ -40,9 +45,15 @@ public final class SQLiteStore: QueueStore {
         }
         do {
             pool = try DatabasePool(path: path, configuration: grdb)
-            try pool.writeWithoutTransaction { db in
+            let fields = configuration.indexedPayloadFields
+            indexedPayloadFields = try pool.writeWithoutTransaction { db in
                 try db.execute(sql: statements)
                 try SQLiteSchema.migrate(db, path: path)
+                try db.inTransaction(.immediate) {
+                    try PayloadIndexes.ensure(fields, db: db)
+                    return .commit
+                }
+                return try PayloadIndexes.indexedFields(db)
             }
         } catch {
             throw QueueError.translating(error, path: path)

@@ -38,13 +38,13 @@ struct CLIRunner: Sendable {
         let id = UUID().uuidString
         let out = directory + "/\(id).out"
         let err = directory + "/\(id).err"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         if let stdin {
             let path = directory + "/\(id).in"
-            FileManager.default.createFile(atPath: path, contents: Data(stdin.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(stdin.utf8))
             process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         } else {
             process.standardInput = FileHandle.nullDevice

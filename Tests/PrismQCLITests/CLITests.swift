@@ -88,6 +88,21 @@ struct CLITests {
         #expect(missing.status == 1 && missing.stderr == "prismq: Cannot read the payload file /no/such/file.\n")
     }
 
+    @Test func listFiltersByAPayloadFieldIndexedOrNot() throws {
+        _ = try cli.onDatabase("enqueue", "--type", "t", "--payload", #"{"customer":"acme","n":1}"#)
+        _ = try cli.onDatabase("enqueue", "--type", "t", "--payload", #"{"customer":"zeta","n":2}"#)
+        func listed(_ arguments: String...) throws -> [Int] {
+            let page = try CLIRunner.object(try cli.onDatabase("list", arguments + ["--json"]).stdout)
+            return (page["tasks"] as! [[String: Any]]).map { $0["id"] as! Int }
+        }
+        #expect(try listed("--payload-field", "customer=acme") == [1])
+        #expect(try listed("--payload-field", "n=2") == [2])
+        #expect(try listed("--payload-field", "customer=acme", "--index-payload-field", "customer") == [1])
+        #expect(try listed("--payload-field", "customer=nobody") == [])
+        let bad = try cli.onDatabase("list", "--payload-field", "no-equals-sign")
+        #expect(bad.status == 1 && bad.stderr == "prismq: --payload-field takes FIELD=VALUE.\n")
+    }
+
     @Test func commandsOtherThanEnqueueRefuseAMissingDatabase() throws {
         for command in [["list"], ["stats"], ["get", "1"], ["cancel", "1"], ["retry", "1"], ["workers"]] {
             let output = try cli.run(command + ["--db", cli.database])

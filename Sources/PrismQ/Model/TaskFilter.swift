@@ -1,16 +1,60 @@
 import Foundation
 
-/// Which tasks a list returns. Both fields narrow the list; `nil` means any.
+/// Which tasks a list returns. Every field narrows the list; `nil` means any.
 public struct TaskFilter: Sendable, Hashable {
     /// Only tasks in this state.
     public var status: TaskStatus?
     /// Only tasks of this type.
     public var type: String?
+    /// Only tasks whose payload has this top-level field with this value.
+    public var payload: PayloadMatch?
 
     /// A filter; with no arguments, every task.
-    public init(status: TaskStatus? = nil, type: String? = nil) {
+    public init(status: TaskStatus? = nil, type: String? = nil, payload: PayloadMatch? = nil) {
         self.status = status
         self.type = type
+        self.payload = payload
+    }
+}
+
+/// A top-level payload field and the JSON value it must equal (`customer_id` = `42`).
+///
+/// A store may index chosen fields (SQLite: ``SQLiteConfiguration`` `indexedPayloadFields`);
+/// a match on any other field still works, by reading every candidate task's payload.
+public struct PayloadMatch: Sendable, Hashable {
+    /// The field name: a letter or `_`, then up to 63 letters, digits or `_`.
+    public var field: String
+    /// The value: a JSON string, number, boolean or `null` (which matches a missing field too).
+    public var value: RawJSON
+
+    /// A match of `field` against `value`.
+    ///
+    /// - Throws: `invalidArgument` for a field name outside the pattern or a value that is an
+    ///   object or an array.
+    public init(field: String, value: RawJSON) throws(QueueError) {
+        try Self.validate(field: field)
+        guard let first = value.text.first, first != "{", first != "[" else {
+            throw QueueError(.invalidArgument, "A payload match compares with a string, number, boolean or null.")
+        }
+        self.field = field
+        self.value = value
+    }
+
+    /// Checks a payload field name.
+    public static func validate(field: String) throws(QueueError) {
+        let bytes = Array(field.utf8)
+        func isLetter(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || byte == UInt8(ascii: "_")
+        }
+        guard (1...64).contains(bytes.count), isLetter(bytes[0]),
+            bytes.allSatisfy({ isLetter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else {
+            throw QueueError(
+                .invalidArgument, "A payload field name is a letter or '_' followed by up to 63 letters, digits or '_'."
+            )
+        }
     }
 }
 

@@ -87,6 +87,12 @@ struct ListCommand: QueueCommand {
     @Option(name: .long, help: "Only tasks of this type.")
     var type: String?
 
+    @Option(
+        name: .customLong("payload-field"),
+        help: "Only tasks whose payload has FIELD=VALUE (VALUE as JSON, else as a string)."
+    )
+    var payloadField: String?
+
     @Option(name: .long, help: "Tasks per page, 1–1000.")
     var limit: Int = 100
 
@@ -95,7 +101,9 @@ struct ListCommand: QueueCommand {
 
     func request() throws(QueueError) -> (TaskFilter, PageRequest) {
         let filter = TaskFilter(
-            status: try status.map { text throws(QueueError) in try Parsing.status(text) }, type: type)
+            status: try status.map { text throws(QueueError) in try Parsing.status(text) }, type: type,
+            payload: try payloadField.map { text throws(QueueError) in try Parsing.payloadMatch(text) }
+        )
         let page = PageRequest(
             limit: limit, cursor: try cursor.map { text throws(QueueError) in try PageCursor(parsing: text) })
         try TaskValidation.validate(page)

@@ -14,6 +14,12 @@ struct StoreOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (the REST contract's shapes) instead of a table.")
     var json = false
 
+    @Option(
+        name: .customLong("index-payload-field"),
+        help: "Index this top-level payload field for 'list --payload-field' (repeatable; kept in the database)."
+    )
+    var indexedPayloadFields: [String] = []
+
     /// The database path: --db, else the environment's default.
     func databasePath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         db ?? DatabaseLocation.defaultPath(environment: environment)
@@ -28,6 +34,7 @@ struct StoreOptions: ParsableArguments {
         }
         var configuration = SQLiteConfiguration()
         configuration.profile = try SQLitePragmaProfile.named(profile)
+        configuration.indexedPayloadFields = indexedPayloadFields
         return TaskQueue(store: try .sqlite(path: path, configuration: configuration))
     }
 }
