@@ -84,10 +84,10 @@ enum ClaimSQL {
     }
 
     /// Moves one candidate to `running` under a new lease. Arguments: worker, now, expiry,
-    /// token, id.
+    /// token, lease length in ms (what a renewal without a length extends by), id.
     static let take = """
         UPDATE tasks SET status = 'running', attempts = attempts + 1, claimed_by = ?, claimed_at = ?,
-                         lease_expires_at = ?, lease_token = ?, cancel_requested = 0
+                         lease_expires_at = ?, lease_token = ?, lease_ms = ?, cancel_requested = 0
         WHERE id = ? AND status = 'queued'
         RETURNING \(TaskRow.columns)
         """

@@ -53,6 +53,7 @@ enum SQLiteSchema {
             claimed_at INTEGER,
             lease_expires_at INTEGER,
             lease_token INTEGER,
+            lease_ms INTEGER,
             completed_at INTEGER,
             last_error TEXT,
             result TEXT,

@@ -22,7 +22,9 @@ extension SQLiteStore {
                 guard
                     let row = try Row.fetchOne(
                         db.cachedStatement(sql: ClaimSQL.take),
-                        arguments: [request.workerID, now, expiry, token, id]
+                        arguments: [
+                            request.workerID, now, expiry, token, TaskRow.millis(request.leaseDuration), id,
+                        ]
                     )
                 else { continue }
                 let task = TaskRow.decode(row)

@@ -194,6 +194,19 @@ struct ClaimTests {
         #expect(try await store.stats().failedLastMinute == 2)
     }
 
+    @Test func theSweeperMovesEveryExpiredLeaseInBatches() async throws {
+        let store = try makeStore(in: directory, clock: clock)
+        _ = try await store.enqueue((0..<5).map { _ in NewTask(type: "t") })
+        _ = try await claim(store, max: 3, lease: .seconds(10))
+        _ = try await claim(store, max: 2, lease: .seconds(60))
+        let sweeper = Sweeper(store: store, batchSize: 2)
+        #expect(try await sweeper.sweep() == 0)
+        clock.advance(by: 11)
+        #expect(try await sweeper.sweep() == 3, "three expired leases, two per transaction")
+        #expect(try await store.stats().byStatus[.queued] == 3)
+        #expect(try await store.stats().byStatus[.running] == 2)
+    }
+
     @Test func releaseHandsTheTaskBackWithoutSpendingTheAttempt() async throws {
         let store = try makeStore(in: directory, clock: clock)
         let id = try await store.enqueue([NewTask(type: "t", maxAttempts: 1)])[0].task.id
