@@ -6,9 +6,9 @@ extension SQLiteStore {
         guard (1...256).contains(worker.id.count) else {
             throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
         }
-        let now = nowMillis
         let capabilities = JSONWriter.array(worker.capabilities.map(JSONWriter.quoted))
-        try await write { db in
+        try await write { [self] db in
+            let now = nowMillis
             try db.cachedStatement(sql: WorkerSQL.register).execute(arguments: [
                 worker.id, worker.hostname, worker.pid, capabilities, worker.strategy?.rawValue, now,
             ])
@@ -16,15 +16,15 @@ extension SQLiteStore {
     }
 
     public func workerHeartbeat(id: String) async throws(QueueError) {
-        let now = nowMillis
-        try await write { db in
+        try await write { [self] db in
+            let now = nowMillis
             try db.cachedStatement(sql: LeaseSQL.touchWorker).execute(arguments: [now, id])
         }
     }
 
     public func workerStopped(id: String) async throws(QueueError) {
-        let now = nowMillis
-        try await write { db in
+        try await write { [self] db in
+            let now = nowMillis
             try db.cachedStatement(sql: WorkerSQL.stopped).execute(arguments: [now, now, id])
         }
     }

@@ -134,16 +134,16 @@ struct WorkerPoolTests {
     @Test func gracefulShutdownHandsUnfinishedTasksBackWithoutSpendingAnAttempt() async throws {
         let queue = TaskQueue(store: try makeStore(in: directory))
         var configuration = WorkerPoolConfiguration()
-        configuration.shutdownGracePeriod = .milliseconds(100)
+        configuration.shutdownGracePeriod = .seconds(1)
         let pool = WorkerPool(queue: queue, configuration: configuration)
-        let finishedQuickly = Atomic<Bool>(false)
+        let stopping = Atomic<Bool>(false)
         pool.register("stuck") { _ in
             try await Task.sleep(for: .seconds(60))
             return nil
         }
         pool.register("quick") { _ in
-            try await Task.sleep(for: .milliseconds(20))
-            finishedQuickly.store(true, ordering: .relaxed)
+            // Still running when the pool is told to stop; finishes well within the grace period.
+            while !stopping.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
             return nil
         }
         let stuck = try await queue.enqueue(NewTask(type: "stuck", maxAttempts: 1)).task
@@ -152,6 +152,7 @@ struct WorkerPoolTests {
         let quick = try await queue.enqueue(NewTask(type: "quick")).task
         #expect(try await status(queue, quick.id, is: .running))
         pool.stop()
+        stopping.store(true, ordering: .relaxed)
         try await running.value
         let handedBack = try await queue.task(id: stuck.id)
         #expect(handedBack.status == .queued && handedBack.attempts == 0)

@@ -111,6 +111,9 @@ public final class WorkerPool: Service, Sendable {
     public func run() async throws {
         try configuration.validate()
         let (capabilities, hasFallback) = state.withLock { ($0.handlers.keys.sorted(), $0.fallback != nil) }
+        guard capabilities.count <= 100 else {
+            throw QueueError(.invalidArgument, "A worker pool handles at most 100 task types; use a fallback handler.")
+        }
         guard !capabilities.isEmpty || hasFallback else {
             throw QueueError(.invalidArgument, "The worker pool has no handlers; register one before running it.")
         }
@@ -233,6 +236,7 @@ public final class WorkerPool: Service, Sendable {
         _ outcome: Result<RawJSON?, any Error>, of lease: Lease, stoppedBecause reason: StopReason?
     ) async {
         var outcome = outcome
+        var reason = reason
         var delay = Duration.milliseconds(20)
         for attempt in 1...8 {
             do {
@@ -240,18 +244,25 @@ public final class WorkerPool: Service, Sendable {
                 return
             } catch let error where error.code == .payloadTooLarge {
                 outcome = .failure(TaskFailure.permanent("The handler's result is too large to store: \(error)"))
-            } catch let error where error.code == .leaseLost || error.code == .notFound {
-                logger.info("Lease lost; the outcome is dropped", metadata: ["prismq.task.id": "\(lease.id.taskID)"])
-                return
-            } catch {
-                logger.warning(
-                    "Could not record the outcome of a task",
-                    metadata: [
-                        "prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)", "prismq.try": "\(attempt)",
-                    ]
-                )
-                try? await Task.sleep(for: delay)
+                reason = nil
+            } catch let error where error.code == .busy || error.code == .storage {
+                let metadata: Logger.Metadata = [
+                    "prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)", "prismq.try": "\(attempt)",
+                ]
+                guard attempt < 8 else {
+                    logger.error("Gave up recording the outcome; the lease will expire", metadata: metadata)
+                    return
+                }
+                logger.warning("Could not record the outcome of a task; retrying", metadata: metadata)
+                let pause = delay
+                await Task.detached { try? await Task.sleep(for: pause) }.value
                 delay *= 2
+            } catch {
+                logger.info(
+                    "The outcome was not recorded",
+                    metadata: ["prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)"]
+                )
+                return
             }
         }
     }
@@ -370,14 +381,10 @@ public final class WorkerPool: Service, Sendable {
         }
         // Handlers that ignore cancellation get a little longer; then their tasks are handed
         // back here, and whatever they return later is refused by the fencing token.
-        let finishers = state.withLock { $0.running.values.compactMap(\.finisher) }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for finisher in finishers { await finisher.value }
-            }
-            group.addTask { try? await Task.sleep(for: .seconds(2)) }
-            await group.next()
-            group.cancelAll()
+        let stopDeadline = ContinuousClock.now + .seconds(2)
+        while runningCount > 0, ContinuousClock.now < stopDeadline {
+            // A detached sleep, so that a cancelled pool still gives its handlers the time.
+            await Task.detached { try? await Task.sleep(for: .milliseconds(20)) }.value
         }
         let stuck = state.withLock { $0.running.values.map(\.lease.id) }
         for lease in stuck {

@@ -53,6 +53,9 @@ struct WorkerCommand: QueueCommand {
         configuration.shutdownGracePeriod = try Parsing.seconds(grace, name: "grace", allowZero: true)
         if let workerID { configuration.workerID = workerID }
         for type in types { try TaskValidation.validateType(type) }
+        guard Set(types).count <= 100 else {
+            throw QueueError(.invalidArgument, "A worker runs at most 100 types; leave out --type to run every type.")
+        }
         guard !exec.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw QueueError(.invalidArgument, "--exec needs a command.")
         }
@@ -81,6 +84,7 @@ struct WorkerCommand: QueueCommand {
         FileHandle.standardError.write(
             Data("prismq: worker \(configuration.workerID) running on \(store.databasePath())\n".utf8)
         )
+        defer { try? FileManager.default.removeItem(atPath: runner.scratch) }
         do {
             try await group.run()
         } catch let error as QueueError {

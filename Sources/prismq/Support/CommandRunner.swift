@@ -63,6 +63,8 @@ struct CommandRunner: Sendable {
                 }
                 do {
                     try process.run()
+                    // A cancellation that came before the shell existed had nothing to kill.
+                    if Task.isCancelled { Self.kill(process) }
                 } catch {
                     process.terminationHandler = nil
                     continuation.resume(throwing: TaskFailure("Cannot start /bin/sh: \(error)."))
@@ -111,8 +113,9 @@ struct CommandRunner: Sendable {
         let group = process.processIdentifier
         guard group > 0 else { return }
         _ = Foundation.kill(-group, SIGTERM)
+        // Children that ignore SIGTERM die even after the shell has gone.
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
-            if process.isRunning { _ = Foundation.kill(-group, SIGKILL) }
+            _ = Foundation.kill(-group, SIGKILL)
         }
     }
 }

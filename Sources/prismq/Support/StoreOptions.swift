@@ -61,7 +61,7 @@ protocol QueueCommand: AsyncParsableCommand {
     /// What the command reads from its arguments (and standard input) before anything is opened.
     associatedtype Input = Void
     var store: StoreOptions { get }
-    /// Whether the command creates the database when it is missing (only `enqueue` does).
+    /// Whether the command creates the database when it is missing (`enqueue` and `worker` do).
     var createsDatabase: Bool { get }
     /// Reads and checks the arguments once, so bad input creates and changes nothing.
     func input() throws(QueueError) -> Input
