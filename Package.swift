@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -39,12 +42,25 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .target(name: "PrismQServer", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .target(
+            name: "PrismQServer",
+            dependencies: [
+                "PrismQ",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "prismq",
             dependencies: [
                 "PrismQ",
                 "PrismQSQLite",
+                "PrismQServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -53,6 +69,17 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "PrismQTests", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .testTarget(
+            name: "PrismQServerTests",
+            dependencies: [
+                "PrismQ", "PrismQSQLite", "PrismQServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "PrismQSQLiteTests",
             dependencies: [

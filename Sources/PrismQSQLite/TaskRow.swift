@@ -8,7 +8,7 @@ enum TaskRow {
     static let columns = """
         id, type, payload, status, priority, attempts, max_attempts, idempotency_key, created_at, \
         run_after, claimed_by, claimed_at, lease_expires_at, completed_at, last_error, result, \
-        lease_token, cancel_requested, timeout_ms
+        lease_token, cancel_requested, timeout_ms, lease_ms
         """
 
     /// The task in a row selected with ``columns``.
@@ -32,7 +32,8 @@ enum TaskRow {
             result: (row[15] as String?).map(RawJSON.init(unchecked:)),
             leaseToken: row[16],
             cancelRequested: row[17],
-            timeout: (row[18] as Int64?).map { .milliseconds($0) }
+            timeout: (row[18] as Int64?).map { .milliseconds($0) },
+            leaseDuration: (row[19] as Int64?).map { .milliseconds($0) }
         )
     }
 

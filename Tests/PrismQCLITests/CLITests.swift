@@ -100,7 +100,7 @@ struct CLITests {
         #expect(try listed("--payload-field", "customer=acme", "--index-payload-field", "customer") == [1])
         #expect(try listed("--payload-field", "customer=nobody") == [])
         let bad = try cli.onDatabase("list", "--payload-field", "no-equals-sign")
-        #expect(bad.status == 1 && bad.stderr == "prismq: --payload-field takes FIELD=VALUE.\n")
+        #expect(bad.status == 1 && bad.stderr == "prismq: A payload match is written FIELD=VALUE.\n")
     }
 
     @Test func commandsOtherThanEnqueueRefuseAMissingDatabase() throws {

@@ -25,7 +25,7 @@ extension QueueTask {
             "timeout_seconds", timeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 })
         writer.add("cancel_requested", cancelRequested)
         if includeLease {
-            writer.add("lease_token", leaseToken.map { String($0) })
+            writer.add("lease_token", leaseToken)
         }
         return writer.json
     }

@@ -44,13 +44,15 @@ public struct QueueTask: Sendable, Hashable, Identifiable {
     public var cancelRequested: Bool
     /// How long one attempt may run before it is failed with a timeout error.
     public var timeout: Duration?
+    /// The length of the current or last claim's lease (what a renewal extends by by default).
+    public var leaseDuration: Duration?
 
     /// Makes a task value; stores use this to return what they hold.
     public init(
         id: Int64, type: String, payload: RawJSON, status: TaskStatus, priority: Int, attempts: Int,
         maxAttempts: Int, idempotencyKey: String?, createdAt: Date, runAfter: Date, claimedBy: String?,
         claimedAt: Date?, leaseExpiresAt: Date?, completedAt: Date?, lastError: String?, result: RawJSON?,
-        leaseToken: Int64?, cancelRequested: Bool, timeout: Duration?
+        leaseToken: Int64?, cancelRequested: Bool, timeout: Duration?, leaseDuration: Duration? = nil
     ) {
         self.id = id
         self.type = type
@@ -71,5 +73,6 @@ public struct QueueTask: Sendable, Hashable, Identifiable {
         self.leaseToken = leaseToken
         self.cancelRequested = cancelRequested
         self.timeout = timeout
+        self.leaseDuration = leaseDuration
     }
 }

@@ -40,6 +40,16 @@ public struct PayloadMatch: Sendable, Hashable {
         self.value = value
     }
 
+    /// Reads `FIELD=VALUE`: the value as JSON when it is a JSON scalar, else as a string.
+    public init(parsing text: String) throws(QueueError) {
+        guard let equals = text.firstIndex(of: "=") else {
+            throw QueueError(.invalidArgument, "A payload match is written FIELD=VALUE.")
+        }
+        let value = String(text[text.index(after: equals)...])
+        let json = (try? RawJSON(validating: value)) ?? RawJSON(unchecked: JSONWriter.quoted(value))
+        try self.init(field: String(text[..<equals]), value: json)
+    }
+
     /// Checks a payload field name.
     public static func validate(field: String) throws(QueueError) {
         let bytes = Array(field.utf8)

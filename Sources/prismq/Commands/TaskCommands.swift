@@ -102,7 +102,7 @@ struct ListCommand: QueueCommand {
     func request() throws(QueueError) -> (TaskFilter, PageRequest) {
         let filter = TaskFilter(
             status: try status.map { text throws(QueueError) in try Parsing.status(text) }, type: type,
-            payload: try payloadField.map { text throws(QueueError) in try Parsing.payloadMatch(text) }
+            payload: try payloadField.map { text throws(QueueError) in try PayloadMatch(parsing: text) }
         )
         let page = PageRequest(
             limit: limit, cursor: try cursor.map { text throws(QueueError) in try PageCursor(parsing: text) })

@@ -25,16 +25,6 @@ enum Parsing {
         return .milliseconds(Int64((value * 1000).rounded(.up)))
     }
 
-    /// `FIELD=VALUE`: the value as JSON when it is a JSON scalar, else as a string.
-    static func payloadMatch(_ text: String) throws(QueueError) -> PayloadMatch {
-        guard let equals = text.firstIndex(of: "=") else {
-            throw QueueError(.invalidArgument, "--payload-field takes FIELD=VALUE.")
-        }
-        let value = String(text[text.index(after: equals)...])
-        let json = (try? RawJSON(validating: value)) ?? RawJSON(unchecked: JSONWriter.quoted(value))
-        return try PayloadMatch(field: String(text[..<equals]), value: json)
-    }
-
     /// A JSON payload: literal text, `@FILE`, or `-` for standard input.
     static func payload(_ text: String) throws(QueueError) -> RawJSON {
         if text == "-" {

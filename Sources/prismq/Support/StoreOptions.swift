@@ -27,7 +27,7 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the queue on the chosen database. With `mustExist`, a missing file is an error
     /// rather than a new empty queue (so a mistyped path does not go unnoticed).
-    func openQueue(mustExist: Bool) throws(QueueError) -> TaskQueue {
+    func openQueue(mustExist: Bool, maxPayloadBytes: Int? = nil) throws(QueueError) -> TaskQueue {
         let path = databasePath()
         if mustExist, !FileManager.default.fileExists(atPath: path) {
             throw QueueError(.storage, "There is no queue database at \(path).")
@@ -35,6 +35,9 @@ struct StoreOptions: ParsableArguments {
         var configuration = SQLiteConfiguration()
         configuration.profile = try SQLitePragmaProfile.named(profile)
         configuration.indexedPayloadFields = indexedPayloadFields
+        if let maxPayloadBytes {
+            configuration.validation = TaskValidation(maxPayloadBytes: maxPayloadBytes)
+        }
         return TaskQueue(store: try .sqlite(path: path, configuration: configuration))
     }
 }

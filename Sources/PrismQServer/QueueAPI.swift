@@ -1,0 +1,171 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PrismQ
+
+/// The REST contract's routes over a ``PrismQ/TaskQueue``.
+struct QueueAPI: Sendable {
+    let queue: TaskQueue
+    let configuration: ServerConfiguration
+    let validation: TaskValidation
+
+    init(queue: TaskQueue, configuration: ServerConfiguration) {
+        self.queue = queue
+        self.configuration = configuration
+        self.validation = TaskValidation(maxPayloadBytes: configuration.maxPayloadBytes)
+    }
+
+    /// Every route the server answers, as `METHOD path` with `{id}` for the task id: the list
+    /// the OpenAPI document is checked against.
+    static let routes: [String] = [
+        "GET /health", "GET /openapi.yaml",
+        "POST /queue/tasks", "POST /queue/tasks/batch", "GET /queue/tasks", "GET /queue/tasks/{id}",
+        "POST /queue/tasks/{id}/cancel", "POST /queue/tasks/{id}/retry", "GET /queue/stats",
+        "POST /queue/claim", "POST /queue/tasks/{id}/heartbeat", "POST /queue/tasks/{id}/complete",
+        "POST /queue/tasks/{id}/fail", "GET /queue/workers",
+    ]
+
+    func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.post("/queue/tasks") { request, context in try await enqueue(request, context) }
+        router.post("/queue/tasks/batch") { request, context in try await enqueueBatch(request, context) }
+        router.get("/queue/tasks") { request, _ in try await list(request) }
+        router.get("/queue/tasks/{id}") { _, context in
+            Self.json(try await queue.task(id: try Self.id(context)).json())
+        }
+        router.post("/queue/tasks/{id}/cancel") { _, context in
+            Self.json(try await queue.cancel(id: try Self.id(context)).json())
+        }
+        router.post("/queue/tasks/{id}/retry") { _, context in
+            Self.json(try await queue.retry(id: try Self.id(context)).json())
+        }
+        router.get("/queue/stats") { _, _ in Self.json(try await queue.stats().json) }
+        router.post("/queue/claim") { request, context in try await claim(request, context) }
+        router.post("/queue/tasks/{id}/heartbeat") { request, context in try await heartbeat(request, context) }
+        router.post("/queue/tasks/{id}/complete") { request, context in try await complete(request, context) }
+        router.post("/queue/tasks/{id}/fail") { request, context in try await fail(request, context) }
+        router.get("/queue/workers") { _, _ in
+            var writer = JSONWriter()
+            writer.add("workers", raw: JSONWriter.array(try await queue.workers().map(\.json)))
+            return Self.json(writer.json)
+        }
+    }
+
+    // MARK: Producer endpoints
+
+    private func enqueue(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        let body = try await Self.body(request, limit: configuration.maxBodyBytes)
+        var task = try newTask(body)
+        if let header = request.headers[.idempotencyKey] {
+            if let key = task.idempotencyKey, key != header {
+                throw APIError.invalid("The Idempotency-Key header and idempotency_key differ.")
+            }
+            task.idempotencyKey = header
+        }
+        try validation.validate(task)
+        let result = try await queue.enqueue(task)
+        return Self.json(result.task.json(), status: result.created ? .created : .ok)
+    }
+
+    private func enqueueBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        let body = try await Self.body(request, limit: configuration.maxBatchBodyBytes)
+        try body.allowOnly(["tasks"])
+        guard let items = try body.objects("tasks") else { throw APIError.invalid("'tasks' is required.") }
+        let tasks = try items.map { item throws(QueueError) in try newTask(item) }
+        try validation.validate(batch: tasks)
+        let results = try await queue.enqueue(batch: tasks)
+        var writer = JSONWriter()
+        writer.add("tasks", raw: JSONWriter.array(results.map { $0.task.json() }))
+        return Self.json(writer.json, status: .created)
+    }
+
+    private func newTask(_ body: JSONBody) throws(QueueError) -> NewTask {
+        try body.allowOnly([
+            "type", "payload", "priority", "max_attempts", "run_after", "delay_seconds", "idempotency_key",
+            "timeout_seconds",
+        ])
+        guard let type = try body.string("type") else { throw QueueError(.invalidArgument, "'type' is required.") }
+        if body.has("run_after"), body.has("delay_seconds") {
+            throw QueueError(.invalidArgument, "Give run_after or delay_seconds, not both.")
+        }
+        let longest = Double(TaskValidation.longestDuration.components.seconds)
+        return NewTask(
+            type: type,
+            payload: body.raw("payload") ?? .null,
+            priority: try body.int("priority") ?? 0,
+            runAfter: try body.string("run_after").map { text throws(QueueError) in try RFC3339.date(from: text) },
+            delay: try body.seconds("delay_seconds", in: 0...longest),
+            maxAttempts: try body.int("max_attempts") ?? 3,
+            idempotencyKey: try body.string("idempotency_key"),
+            timeout: try body.seconds("timeout_seconds", in: 0.001...longest)
+        )
+    }
+
+    private func list(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let known: Set<String> = ["status", "type", "limit", "cursor", "payload_field"]
+        if let unknown = query.map({ String($0.key) }).first(where: { !known.contains($0) }) {
+            throw APIError.invalid("Unknown query parameter '\(unknown)'.")
+        }
+        let status = try query.get("status").map { text throws(QueueError) in
+            guard let status = TaskStatus(rawValue: text) else {
+                throw QueueError(.invalidArgument, "Unknown status '\(text)'.")
+            }
+            return status
+        }
+        let limit = try query.get("limit").map { text throws(QueueError) in
+            guard let limit = Int(text) else { throw QueueError(.invalidArgument, "The limit must be an integer.") }
+            return limit
+        }
+        let page = PageRequest(
+            limit: limit ?? 100,
+            cursor: try query.get("cursor").map { text throws(QueueError) in try PageCursor(parsing: text) }
+        )
+        let filter = TaskFilter(
+            status: status, type: query.get("type"),
+            payload: try query.get("payload_field").map { text throws(QueueError) in try PayloadMatch(parsing: text) }
+        )
+        return Self.json(try await queue.tasks(matching: filter, page: page).json)
+    }
+
+    // MARK: Helpers
+
+    /// The task id in the path: a positive integer.
+    static func id(_ context: some RequestContext) throws -> Int64 {
+        guard let text = context.parameters.get("id"), let id = Int64(text), id > 0 else {
+            throw APIError.invalid("The task id must be a positive integer.")
+        }
+        return id
+    }
+
+    /// The request's JSON object body, refused with 413 when larger than `limit` (by its
+    /// Content-Length before anything is read, else as it arrives) and 415 unless it is JSON.
+    static func body(_ request: Request, limit: Int, optional: Bool = false) async throws -> JSONBody {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw APIError(.contentTooLarge, "payload_too_large", "The request body is larger than \(limit) bytes.")
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let buffer = try await request.body.collect(upTo: limit)
+        if buffer.readableBytes == 0, optional { return JSONBody([:]) }
+        guard contentType.hasPrefix("application/json") else {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
+        }
+        guard let members = try? JSONDecoder().decode([String: JSONValue].self, from: Data(buffer.readableBytesView))
+        else {
+            throw APIError.invalid("The body must be a JSON object.")
+        }
+        return JSONBody(members)
+    }
+
+    /// A JSON response.
+    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+}

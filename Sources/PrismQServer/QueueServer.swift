@@ -1,0 +1,83 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import PrismQ
+import ServiceLifecycle
+
+/// The PrismQ HTTP server: the REST contract of `rest-api.md` over a ``PrismQ/TaskQueue``,
+/// with `/health` and `/openapi.yaml`.
+public enum QueueServer {
+    /// The router with every route, the error middleware and, with a token, authentication.
+    public static func makeRouter(queue: TaskQueue, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        if let token = configuration.token {
+            router.add(middleware: AuthMiddleware(token: token))
+        }
+        QueueAPI(queue: queue, configuration: configuration).addRoutes(to: router)
+        router.get("/health") { _, _ in try await health(queue: queue, configuration: configuration) }
+        let specification = openAPIDocument
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: specification))
+            )
+        }
+        return router
+    }
+
+    /// The server as a `Service`, with `services` (the sweeper, …) run beside it.
+    ///
+    /// - Throws: `invalidArgument` for a configuration ``ServerConfiguration/validate()`` refuses.
+    public static func makeApplication(
+        queue: TaskQueue, configuration: ServerConfiguration, services: [any Service] = [],
+        logger: Logger = Logger(label: "prismq.server"),
+        onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) throws(QueueError) -> some ApplicationProtocol {
+        try configuration.validate()
+        return Application(
+            router: makeRouter(queue: queue, configuration: configuration),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "PrismQ"
+            ),
+            services: services,
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+
+    /// The OpenAPI document the server answers `/openapi.yaml` with.
+    public static let openAPIDocument: String = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources"),
+            let text = try? String(contentsOf: url, encoding: .utf8)
+        else { return "" }
+        return text
+    }()
+
+    /// `GET /health`: 200 with the pool statistics while the store answers, else 503.
+    static func health(queue: TaskQueue, configuration: ServerConfiguration) async throws -> Response {
+        var status = "ok"
+        do {
+            _ = try await queue.store.timeUntilReady(capabilities: [])
+        } catch {
+            status = "unavailable"
+        }
+        let statistics = queue.store.statistics
+        var pool = JSONWriter()
+        pool.add("read_connections", statistics.readConnections)
+        pool.add("write_connections", statistics.writeConnections)
+        pool.add("reads", statistics.reads)
+        pool.add("writes", statistics.writes)
+        pool.add("waits", statistics.waits)
+        pool.add("errors", statistics.errors)
+        var database = JSONWriter()
+        database.add("url", configuration.databaseURL)
+        var writer = JSONWriter()
+        writer.add("status", status)
+        writer.add("database", raw: database.json)
+        writer.add("pool", raw: pool.json)
+        return QueueAPI.json(writer.json, status: status == "ok" ? .ok : .serviceUnavailable)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PrismQ
+import PrismQSQLite
+import PrismQServer
+import ServiceLifecycle
+import UnixSignals
+
+/// `prismq serve`: the REST API on a queue, with the sweeper.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the queue over HTTP (the REST contract), with the expired-lease sweeper.",
+        discussion: "SIGTERM or SIGINT stops it gracefully."
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, help: "The address to bind.")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "The port (0 picks a free one).")
+    var port: Int = 8080
+
+    @Option(name: .long, help: "The bearer token clients must send (default: $PRISMQ_API_TOKEN).")
+    var token: String?
+
+    @Flag(name: .long, help: "Allow a non-loopback address without a token.")
+    var insecure = false
+
+    @Option(name: .customLong("max-payload-bytes"), help: "The largest task payload accepted, in bytes.")
+    var maxPayloadBytes: Int = 1 << 20
+
+    func run() async throws {
+        var server = ServerConfiguration()
+        server.host = host
+        server.port = port
+        server.token =
+            token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        server.insecure = insecure
+        server.maxPayloadBytes = maxPayloadBytes
+        server.databaseURL = "sqlite://" + store.databasePath()
+        do {
+            try server.validate()
+            guard (1...(64 << 20)).contains(maxPayloadBytes) else {
+                throw QueueError(.invalidArgument, "--max-payload-bytes must be between 1 and 64 MiB.")
+            }
+            let queue = try store.openQueue(mustExist: false, maxPayloadBytes: maxPayloadBytes)
+            var logger = Logger(label: "prismq.server")
+            logger.logLevel = .notice
+            let host = self.host
+            let databaseURL = server.databaseURL
+            let application = try QueueServer.makeApplication(
+                queue: queue, configuration: server, services: [Sweeper(store: queue.store, logger: logger)],
+                logger: logger,
+                onRunning: { port in
+                    FileHandle.standardOutput.write(
+                        Data("PrismQ serving http://\(host):\(port) on \(databaseURL)\n".utf8))
+                }
+            )
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        } catch let error as QueueError {
+            FileHandle.standardError.write(Data("prismq: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import PrismQ
+import PrismQSQLite
+import PrismQServer
+
+/// A queue on a temporary file behind the server's router, for router tests.
+struct APITester {
+    let directory: String
+    let queue: TaskQueue
+    let configuration: ServerConfiguration
+
+    init(token: String? = nil, maxPayloadBytes: Int = 1 << 20) throws {
+        directory = NSTemporaryDirectory() + "prismq-api-" + UUID().uuidString
+        var store = SQLiteConfiguration()
+        store.validation = TaskValidation(maxPayloadBytes: maxPayloadBytes)
+        queue = TaskQueue(store: try SQLiteStore(path: directory + "/queue.db", configuration: store))
+        var configuration = ServerConfiguration()
+        configuration.token = token
+        configuration.maxPayloadBytes = maxPayloadBytes
+        configuration.retryPolicy = .fixed(.zero)
+        configuration.databaseURL = "sqlite://" + directory + "/queue.db"
+        self.configuration = configuration
+    }
+
+    /// A response: its status, headers and body parsed as JSON (when it is).
+    struct Reply: @unchecked Sendable {  // `json` holds Foundation values, read on one task only.
+        var status: HTTPResponse.Status
+        var headers: HTTPFields
+        var text: String
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+        }
+        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+        var tasks: [[String: Any]] { json["tasks"] as? [[String: Any]] ?? [] }
+    }
+
+    /// Runs `body` with a client of the router.
+    func run(_ body: @Sendable (Client) async throws -> Void) async throws {
+        let application = Application(router: QueueServer.makeRouter(queue: queue, configuration: configuration))
+        try await application.test(.router) { client in try await body(Client(client: client)) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    struct Client: Sendable {
+        let client: any TestClientProtocol
+
+        func request(
+            _ method: HTTPRequest.Method, _ uri: String, body: String? = nil,
+            headers: HTTPFields = [.contentType: "application/json"]
+        ) async throws -> Reply {
+            try await client.execute(
+                uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }
+            ) {
+                response in
+                Reply(status: response.status, headers: response.headers, text: String(buffer: response.body))
+            }
+        }
+
+        func post(
+            _ uri: String, _ body: String = "{}", headers: HTTPFields = [.contentType: "application/json"]
+        )
+            async throws -> Reply
+        {
+            try await request(.post, uri, body: body, headers: headers)
+        }
+
+        func get(_ uri: String, headers: HTTPFields = [:]) async throws -> Reply {
+            try await request(.get, uri, headers: headers)
+        }
+    }
+}
