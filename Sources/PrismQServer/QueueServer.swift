@@ -48,6 +48,9 @@ public enum QueueServer {
         )
     }
 
+    /// Every route the server answers, as `METHOD path` with `{id}` for the task id.
+    public static var routes: [String] { QueueAPI.routes }
+
     /// The OpenAPI document the server answers `/openapi.yaml` with.
     public static let openAPIDocument: String = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources"),

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// `prismq serve` as a process: start, HTTP producers and an HTTP worker, SIGTERM, restart.
+@Suite("prismq serve process")
+struct ServeProcessTests {
+    let cli = CLIRunner()
+
+    /// Starts the server on a free port and returns it with its base URL.
+    func serve() async throws -> (CLIRunner.Running, String) {
+        let server = try cli.start(["serve", "--db", cli.database, "--port", "0"])
+        var line = ""
+        for _ in 0..<500 where !line.contains("\n") {
+            line = String(decoding: FileManager.default.contents(atPath: server.out) ?? Data(), as: UTF8.self)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let url = try #require(line.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        return (server, url)
+    }
+
+    func call(_ method: String, _ url: String, _ body: String? = nil) async throws -> (Int, [String: Any]) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return ((response as! HTTPURLResponse).statusCode, json)
+    }
+
+    /// Claims and completes tasks over HTTP until `count` are done.
+    func work(_ base: String, count: Int, lease: Int = 30) async throws {
+        var done = 0
+        while done < count {
+            let (_, claim) = try await call(
+                "POST", base + "/queue/claim",
+                #"{"worker_id":"http-worker","max_tasks":5,"wait_seconds":5,"lease_seconds":\#(lease)}"#
+            )
+            for task in claim["tasks"] as? [[String: Any]] ?? [] where done < count {
+                let (status, _) = try await call(
+                    "POST", base + "/queue/tasks/\(task["id"]!)/complete", #"{"lease_token":\#(task["lease_token"]!)}"#
+                )
+                #expect(status == 200)
+                done += 1
+            }
+        }
+    }
+
+    @Test func tasksSurviveARestartAndAnHTTPWorkerFinishesThem() async throws {
+        var (server, base) = try await serve()
+        for n in 0..<20 {
+            let (status, _) = try await call("POST", base + "/queue/tasks", #"{"type":"job","payload":{"n":\#(n)}}"#)
+            #expect(status == 201)
+        }
+        try await work(base, count: 5)
+        // One task claimed with a short lease and abandoned: the restarted server's sweeper frees it.
+        let (_, abandoned) = try await call("POST", base + "/queue/claim", #"{"worker_id":"gone","lease_seconds":1}"#)
+        #expect((abandoned["tasks"] as? [Any])?.count == 1)
+
+        server.process.terminate()
+        #expect(server.wait().status == 0, "SIGTERM stops the server gracefully")
+        (server, base) = try await serve()
+        let (_, stats) = try await call("GET", base + "/queue/stats")
+        let counts = stats["by_status"] as? [String: Int] ?? [:]
+        #expect(counts.values.reduce(0, +) == 20 && counts["completed"] == 5)
+
+        try await work(base, count: 15)
+        let (_, after) = try await call("GET", base + "/queue/stats")
+        #expect((after["by_status"] as? [String: Int])?["completed"] == 20, "nothing lost")
+        let (_, health) = try await call("GET", base + "/health")
+        #expect(health["status"] as? String == "ok")
+        server.process.terminate()
+        #expect(server.wait().status == 0)
+    }
+
+    @Test func anOpenAddressWithoutATokenIsRefused() throws {
+        let output = try cli.run(["serve", "--db", cli.database, "--host", "0.0.0.0", "--port", "0"])
+        #expect(output.status == 1)
+        #expect(output.stderr.hasPrefix("prismq: Refusing to serve 0.0.0.0 without a token"))
+    }
+}

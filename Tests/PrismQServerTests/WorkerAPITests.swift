@@ -1,0 +1,170 @@
+import Foundation
+import HTTPTypes
+import PrismQ
+import PrismQServer
+import Testing
+
+@Suite("REST worker endpoints, auth and the OpenAPI document")
+struct WorkerAPITests {
+    @Test func aWorkerClaimsHeartbeatsAndCompletesAndAStaleTokenChangesNothing() async throws {
+        try await APITester().run { client in
+            _ = try await client.post("/queue/tasks", #"{"type":"a","priority":1}"#)
+            _ = try await client.post("/queue/tasks", #"{"type":"b","priority":9}"#)
+            let claim = try await client.post(
+                "/queue/claim",
+                #"{"worker_id":"py-1","capabilities":["a","b"],"strategy":"priority","lease_seconds":5}"#
+            )
+            #expect(claim.status == .ok && claim.tasks.count == 1)
+            let task = claim.tasks[0]
+            #expect(
+                task["type"] as? String == "b" && task["status"] as? String == "running"
+                    && task["attempts"] as? Int == 1)
+            let id = task["id"] as! Int
+            let token = task["lease_token"] as! Int
+
+            let beat = try await client.post("/queue/tasks/\(id)/heartbeat", #"{"lease_token":\#(token)}"#)
+            #expect(beat.status == .ok && beat.json["cancel_requested"] as? Bool == false)
+            #expect((beat.json["lease_expires_at"] as? String)?.hasSuffix("Z") == true)
+            let stale = try await client.post("/queue/tasks/\(id)/heartbeat", #"{"lease_token":\#(token + 1)}"#)
+            #expect(stale.status == .conflict && stale.errorCode == "lease_lost")
+            let staleComplete = try await client.post(
+                "/queue/tasks/\(id)/complete", #"{"lease_token":"\#(token + 1)"}"#)
+            #expect(staleComplete.status == .conflict && staleComplete.errorCode == "lease_lost")
+            #expect(try await client.get("/queue/tasks/\(id)").json["status"] as? String == "running")
+
+            let done = try await client.post(
+                "/queue/tasks/\(id)/complete", #"{"lease_token":\#(token),"result":{"sent":true}}"#)
+            #expect(done.status == .ok && done.json["status"] as? String == "completed")
+            #expect((done.json["result"] as? [String: Bool]) == ["sent": true])
+            let twice = try await client.post("/queue/tasks/\(id)/complete", #"{"lease_token":\#(token)}"#)
+            #expect(twice.status == .conflict && twice.errorCode == "lease_lost")
+
+            let workers = try await client.get("/queue/workers")
+            let worker = (workers.json["workers"] as? [[String: Any]])?.first
+            #expect(worker?["id"] as? String == "py-1" && worker?["hostname"] is NSNull && worker?["pid"] is NSNull)
+            #expect(worker?["state"] as? String == "active" && worker?["current_tasks"] as? Int == 0)
+            #expect(worker?["capabilities"] as? [String] == ["a", "b"])
+        }
+    }
+
+    @Test func failRequeuesWithBackoffOrSendsToDead() async throws {
+        try await APITester().run { client in
+            _ = try await client.post("/queue/tasks", #"{"type":"t","max_attempts":2}"#)
+            _ = try await client.post("/queue/tasks", #"{"type":"u"}"#)
+            func claimOne(_ type: String) async throws -> (Int, Int) {
+                let reply = try await client.post("/queue/claim", #"{"worker_id":"w","capabilities":["\#(type)"]}"#)
+                let task = try #require(reply.tasks.first)
+                return (task["id"] as! Int, task["lease_token"] as! Int)
+            }
+            var (id, token) = try await claimOne("t")
+            let retried = try await client.post("/queue/tasks/\(id)/fail", #"{"lease_token":\#(token),"error":"boom"}"#)
+            #expect(
+                retried.status == .ok && retried.json["status"] as? String == "queued"
+                    && retried.json["last_error"] as? String == "boom")
+            (id, token) = try await claimOne("t")
+            let dead = try await client.post(
+                "/queue/tasks/\(id)/fail", #"{"lease_token":\#(token),"error":"boom again"}"#)
+            #expect(dead.json["status"] as? String == "dead" && dead.json["attempts"] as? Int == 2)
+            (id, token) = try await claimOne("u")
+            let permanent = try await client.post(
+                "/queue/tasks/\(id)/fail", #"{"lease_token":\#(token),"error":"bad","retryable":false}"#
+            )
+            #expect(permanent.json["status"] as? String == "dead" && permanent.json["attempts"] as? Int == 1)
+            let missing = try await client.post("/queue/tasks/\(id)/fail", #"{"lease_token":\#(token)}"#)
+            #expect(missing.status == .badRequest)
+            let stats = try await client.get("/queue/stats")
+            #expect((stats.json["throughput"] as? [String: Int])?["failed_last_minute"] == 3)
+        }
+    }
+
+    @Test func aRunningTaskCancelledOverHTTPEndsCancelledWhenItsWorkerStops() async throws {
+        try await APITester().run { client in
+            let id = try await client.post("/queue/tasks", #"{"type":"t"}"#).json["id"] as! Int
+            let token = try await client.post("/queue/claim", #"{"worker_id":"w"}"#).tasks[0]["lease_token"] as! Int
+            let marked = try await client.post("/queue/tasks/\(id)/cancel", "")
+            #expect(marked.json["status"] as? String == "running" && marked.json["cancel_requested"] as? Bool == true)
+            let beat = try await client.post(
+                "/queue/tasks/\(id)/heartbeat", #"{"lease_token":\#(token),"lease_seconds":10}"#)
+            #expect(beat.json["cancel_requested"] as? Bool == true)
+            let stopped = try await client.post(
+                "/queue/tasks/\(id)/fail", #"{"lease_token":\#(token),"error":"stopped"}"#)
+            #expect(stopped.json["status"] as? String == "cancelled")
+        }
+    }
+
+    @Test func aLongPollClaimReturnsAsSoonAsATaskIsEnqueued() async throws {
+        try await APITester().run { client in
+            async let claimed = client.post("/queue/claim", #"{"worker_id":"w","wait_seconds":30}"#)
+            try await Task.sleep(for: .milliseconds(200))
+            _ = try await client.post("/queue/tasks", #"{"type":"late"}"#)
+            let reply = try await claimed
+            #expect(reply.tasks.first?["type"] as? String == "late")
+            let empty = try await client.post("/queue/claim", #"{"worker_id":"w","wait_seconds":0.2}"#)
+            #expect(empty.status == .ok && empty.tasks.isEmpty)
+        }
+    }
+
+    @Test func badClaimsAreRefused() async throws {
+        try await APITester().run { client in
+            for body in [
+                #"{}"#, #"{"worker_id":""}"#, #"{"worker_id":"w","max_tasks":101}"#,
+                #"{"worker_id":"w","max_tasks":0}"#,
+                #"{"worker_id":"w","wait_seconds":31}"#, #"{"worker_id":"w","strategy":"random"}"#,
+                #"{"worker_id":"w","capabilities":["bad type"]}"#, #"{"worker_id":"w","lease_seconds":0}"#,
+                #"{"worker_id":"w","extra":1}"#, #"{"worker_id":7}"#,
+            ] {
+                let reply = try await client.post("/queue/claim", body)
+                #expect(reply.status == .badRequest && reply.errorCode == "invalid_request", "\(body) → \(reply.text)")
+            }
+        }
+    }
+
+    @Test func aTokenGuardsEverythingButHealth() async throws {
+        try await APITester(token: "s3cret").run { client in
+            #expect(try await client.get("/health").status == .ok)
+            let anonymous = try await client.get("/queue/stats")
+            #expect(anonymous.status == .unauthorized && anonymous.errorCode == "unauthorized")
+            #expect(
+                try await client.get("/queue/stats", headers: [.authorization: "Bearer wrong"]).status == .unauthorized)
+            #expect(try await client.get("/queue/stats", headers: [.authorization: "Bearer s3cret"]).status == .ok)
+            #expect(try await client.get("/openapi.yaml").status == .unauthorized)
+            let post = try await client.post("/queue/tasks", #"{"type":"t"}"#)
+            #expect(post.status == .unauthorized)
+            let stats = try await client.get("/queue/stats", headers: [.authorization: "Bearer s3cret"])
+            #expect((stats.json["by_status"] as? [String: Int])?["queued"] == 0, "the refused enqueue stored nothing")
+        }
+    }
+
+    @Test func openAddressesNeedATokenUnlessInsecure() throws {
+        var configuration = ServerConfiguration()
+        configuration.host = "0.0.0.0"
+        #expect(throws: QueueError(.invalidArgument)) { try configuration.validate() }
+        configuration.insecure = true
+        try configuration.validate()
+        configuration.insecure = false
+        configuration.token = "t"
+        try configuration.validate()
+        configuration.host = "127.0.0.1"
+        configuration.token = nil
+        try configuration.validate()
+    }
+
+    /// Every route the server registers is in openapi.yaml, and every path there is served.
+    @Test func theOpenAPIDocumentListsExactlyTheServedRoutes() throws {
+        var documented: [String] = []
+        var path: String?
+        for line in QueueServer.openAPIDocument.split(separator: "\n") {
+            if line.hasPrefix("  /"), line.hasSuffix(":") {
+                path = String(line.dropFirst(2).dropLast())
+            } else if let current = path, line.hasPrefix("    "), !line.hasPrefix("     "), line.hasSuffix(":") {
+                let method = line.trimmingCharacters(in: .whitespaces).dropLast()
+                if ["get", "post", "put", "delete", "patch"].contains(method) {
+                    documented.append("\(method.uppercased()) \(current)")
+                }
+            } else if !line.hasPrefix(" ") {
+                path = nil
+            }
+        }
+        #expect(documented.sorted() == QueueServer.routes.sorted())
+    }
+}
