@@ -130,6 +130,34 @@ extension SQLiteStore {
         }
     }
 
+    public func throughput(minutes: Int) async throws(QueueError) -> [ThroughputBucket] {
+        guard (1...1440).contains(minutes) else {
+            throw QueueError(.invalidArgument, "minutes must be between 1 and 1440.")
+        }
+        let firstMinute = nowMillis / 60_000 - Int64(minutes - 1)
+        return try await read { db in
+            var completed: [Int64: Int] = [:]
+            var failed: [Int64: Int] = [:]
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: StoreSQL.completedPerMinute), arguments: [firstMinute * 60_000])
+            {
+                completed[row[0]] = row[1]
+            }
+            for row in try Row.fetchAll(
+                db.cachedStatement(sql: StoreSQL.failedPerMinute), arguments: [firstMinute * 60_000])
+            {
+                failed[row[0], default: 0] += row[1] as Int
+            }
+            return (0..<Int64(minutes)).map { offset in
+                let minute = firstMinute + offset
+                return ThroughputBucket(
+                    minute: TaskRow.date(minute * 60_000)!, completed: completed[minute] ?? 0,
+                    failed: failed[minute] ?? 0
+                )
+            }
+        }
+    }
+
     public func workers() async throws(QueueError) -> [WorkerInfo] {
         let staleBefore = nowMillis - TaskRow.millis(configuration.workerStaleAfter)
         return try await read { db in
@@ -170,6 +198,14 @@ enum StoreSQL {
         SELECT w.id, w.hostname, w.pid, w.capabilities, w.strategy, w.started_at, w.last_heartbeat_at, w.stopped_at,
                (SELECT count(*) FROM tasks t WHERE t.status = 'running' AND t.claimed_by = w.id)
         FROM workers w ORDER BY w.last_heartbeat_at DESC
+        """
+    static let completedPerMinute = """
+        SELECT completed_at / 60000, count(*) FROM tasks INDEXED BY tasks_by_finish
+        WHERE status = 'completed' AND completed_at >= ? GROUP BY 1
+        """
+    static let failedPerMinute = """
+        SELECT at / 60000, count(*) FROM task_logs INDEXED BY task_logs_by_event
+        WHERE event IN ('failed', 'expired') AND at >= ? GROUP BY 1
         """
     static let logsOfTask =
         "SELECT id, task_id, event, at, worker_id, message FROM task_logs WHERE task_id = ? ORDER BY id"

@@ -23,7 +23,8 @@ struct QueueAPI: Sendable {
         "POST /queue/tasks", "POST /queue/tasks/batch", "GET /queue/tasks", "GET /queue/tasks/{id}",
         "POST /queue/tasks/{id}/cancel", "POST /queue/tasks/{id}/retry", "GET /queue/stats",
         "POST /queue/claim", "POST /queue/tasks/{id}/heartbeat", "POST /queue/tasks/{id}/complete",
-        "POST /queue/tasks/{id}/fail", "GET /queue/workers",
+        "POST /queue/tasks/{id}/fail", "GET /queue/workers", "GET /queue/tasks/{id}/logs", "GET /queue/throughput",
+        "GET /",
     ]
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
@@ -40,6 +41,18 @@ struct QueueAPI: Sendable {
             Self.json(try await queue.retry(id: try Self.id(context)).json())
         }
         router.get("/queue/stats") { _, _ in Self.json(try await queue.stats().json) }
+        router.get("/queue/tasks/{id}/logs") { _, context in
+            var writer = JSONWriter()
+            writer.add("logs", raw: JSONWriter.array(try await queue.logs(taskID: try Self.id(context)).map(\.json)))
+            return Self.json(writer.json)
+        }
+        router.get("/queue/throughput") { request, _ in
+            let text = request.uri.queryParameters.get("minutes") ?? "30"
+            guard let minutes = Int(text) else { throw APIError.invalid("minutes must be an integer.") }
+            var writer = JSONWriter()
+            writer.add("minutes", raw: JSONWriter.array(try await queue.throughput(minutes: minutes).map(\.json)))
+            return Self.json(writer.json)
+        }
         router.post("/queue/claim") { request, context in try await claim(request, context) }
         router.post("/queue/tasks/{id}/heartbeat") { request, context in try await heartbeat(request, context) }
         router.post("/queue/tasks/{id}/complete") { request, context in try await complete(request, context) }

@@ -18,6 +18,13 @@ public enum QueueServer {
         }
         QueueAPI(queue: queue, configuration: configuration).addRoutes(to: router)
         router.get("/health") { _, _ in try await health(queue: queue, configuration: configuration) }
+        let dashboard = dashboardPage
+        router.get("/") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: dashboard))
+            )
+        }
         let specification = openAPIDocument
         router.get("/openapi.yaml") { _, _ in
             Response(
@@ -52,12 +59,17 @@ public enum QueueServer {
     public static var routes: [String] { QueueAPI.routes }
 
     /// The OpenAPI document the server answers `/openapi.yaml` with.
-    public static let openAPIDocument: String = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources"),
+    public static let openAPIDocument = resource("openapi", "yaml")
+
+    /// The dashboard page at `/`: a static page over the JSON API.
+    static let dashboardPage = resource("dashboard", "html")
+
+    private static func resource(_ name: String, _ type: String) -> String {
+        guard let url = Bundle.module.url(forResource: name, withExtension: type, subdirectory: "Resources"),
             let text = try? String(contentsOf: url, encoding: .utf8)
         else { return "" }
         return text
-    }()
+    }
 
     /// `GET /health`: 200 with the pool statistics while the store answers, else 503.
     static func health(queue: TaskQueue, configuration: ServerConfiguration) async throws -> Response {

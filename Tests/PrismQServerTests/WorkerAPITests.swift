@@ -168,3 +168,38 @@ struct WorkerAPITests {
         #expect(documented.sorted() == QueueServer.routes.sorted())
     }
 }
+
+@Suite("Dashboard and its endpoints")
+struct DashboardAPITests {
+    @Test func theDashboardPageIsServedWithoutAToken() async throws {
+        try await APITester(token: "t").run { client in
+            let page = try await client.get("/")
+            #expect(page.status == .ok && page.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(page.text.contains("<title>PrismQ</title>") && page.text.contains("/queue/throughput"))
+        }
+    }
+
+    @Test func throughputCountsCompletionsAndFailuresPerMinute() async throws {
+        try await APITester().run { client in
+            _ = try await client.post("/queue/tasks/batch", #"{"tasks":[{"type":"t"},{"type":"t"}]}"#)
+            let claimed = try await client.post("/queue/claim", #"{"worker_id":"w","max_tasks":2}"#).tasks
+            _ = try await client.post(
+                "/queue/tasks/\(claimed[0]["id"]!)/complete", #"{"lease_token":\#(claimed[0]["lease_token"]!)}"#)
+            _ = try await client.post(
+                "/queue/tasks/\(claimed[1]["id"]!)/fail", #"{"lease_token":\#(claimed[1]["lease_token"]!),"error":"x"}"#
+            )
+            let reply = try await client.get("/queue/throughput?minutes=5")
+            let minutes = reply.json["minutes"] as? [[String: Any]] ?? []
+            #expect(minutes.count == 5)
+            #expect(minutes.last?["completed"] as? Int == 1 && minutes.last?["failed"] as? Int == 1)
+            #expect(minutes.dropLast().allSatisfy { $0["completed"] as? Int == 0 })
+            #expect(try await client.get("/queue/throughput?minutes=0").status == .badRequest)
+            #expect(try await client.get("/queue/throughput?minutes=x").status == .badRequest)
+
+            let logs = try await client.get("/queue/tasks/\(claimed[1]["id"]!)/logs")
+            let events = (logs.json["logs"] as? [[String: Any]] ?? []).map { $0["event"] as? String }
+            #expect(events == ["enqueued", "claimed", "failed"])
+            #expect(try await client.get("/queue/tasks/999/logs").status == .notFound)
+        }
+    }
+}

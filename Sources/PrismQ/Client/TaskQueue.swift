@@ -99,6 +99,11 @@ public struct TaskQueue: Sendable {
         try await store.stats()
     }
 
+    /// Completions and failed attempts per minute over the last `minutes` minutes.
+    public func throughput(minutes: Int = 30) async throws(QueueError) -> [ThroughputBucket] {
+        try await store.throughput(minutes: minutes)
+    }
+
     /// A task's history, oldest first.
     public func logs(taskID: Int64) async throws(QueueError) -> [TaskLogEntry] {
         try await store.logs(taskID: taskID)

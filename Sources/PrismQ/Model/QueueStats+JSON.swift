@@ -70,3 +70,14 @@ extension WorkerInfo {
         return writer.json
     }
 }
+
+extension ThroughputBucket {
+    /// One minute of the throughput chart as JSON text.
+    package var json: String {
+        var writer = JSONWriter()
+        writer.add("minute", minute)
+        writer.add("completed", completed)
+        writer.add("failed", failed)
+        return writer.json
+    }
+}

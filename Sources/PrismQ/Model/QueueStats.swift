@@ -1,3 +1,5 @@
+import Foundation
+
 /// A summary of the queue: counts, the age of the oldest ready task, throughput, workers.
 public struct QueueStats: Sendable, Hashable {
     /// How many tasks are in each state (every state present, zero when none).
@@ -40,5 +42,22 @@ public struct QueueStats: Sendable, Hashable {
         self.failedLastHour = failedLastHour
         self.activeWorkers = activeWorkers
         self.staleWorkers = staleWorkers
+    }
+}
+
+/// Tasks completed and attempts failed in one minute: a bar of the dashboard's chart.
+public struct ThroughputBucket: Sendable, Hashable {
+    /// The start of the minute.
+    public var minute: Date
+    /// Tasks completed in that minute.
+    public var completed: Int
+    /// Attempts failed (a `fail` or an expired lease) in that minute.
+    public var failed: Int
+
+    /// Makes a bucket.
+    public init(minute: Date, completed: Int, failed: Int) {
+        self.minute = minute
+        self.completed = completed
+        self.failed = failed
     }
 }

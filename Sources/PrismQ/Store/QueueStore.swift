@@ -36,6 +36,10 @@ public protocol QueueStore: Sendable {
     /// Counts by status and type, the oldest ready task's age, throughput and workers.
     func stats() async throws(QueueError) -> QueueStats
 
+    /// Completions and failed attempts per minute over the last `minutes` minutes (1–1440),
+    /// oldest first, one bucket per minute including empty ones.
+    func throughput(minutes: Int) async throws(QueueError) -> [ThroughputBucket]
+
     /// A task's history, oldest first.
     ///
     /// - Throws: `notFound` when no task has this id.
