@@ -36,7 +36,7 @@ extension QueueAPI {
         queue.wakeups.add(signal)
         defer { queue.wakeups.remove(signal) }
         while true {
-            let leases = try await queue.store.claim(claim)
+            let leases = try await queue.claim(claim)
             let remaining = deadline - ContinuousClock.now
             if !leases.isEmpty || remaining <= .zero || Task.isCancelled { return leases }
             let untilReady = try await queue.store.timeUntilReady(capabilities: claim.capabilities)
@@ -73,7 +73,7 @@ extension QueueAPI {
         if let result, result.byteCount > configuration.maxPayloadBytes {
             throw QueueError(.payloadTooLarge, "The result is larger than \(configuration.maxPayloadBytes) bytes.")
         }
-        return Self.json(try await queue.store.complete(lease, result: result).json())
+        return Self.json(try await queue.complete(lease, result: result).json())
     }
 
     /// `POST /queue/tasks/{id}/fail`: re-queued with the server's backoff, or `dead`.
@@ -84,7 +84,7 @@ extension QueueAPI {
         let lease = LeaseID(taskID: id, token: try Self.token(body))
         guard let error = try body.string("error") else { throw APIError.invalid("'error' is required.") }
         let attempts = try await queue.task(id: id).attempts
-        let task = try await queue.store.fail(
+        let task = try await queue.fail(
             lease, error: error, retryable: try body.bool("retryable") ?? true,
             retryDelay: configuration.retryPolicy.delay(afterAttempt: attempts)
         )

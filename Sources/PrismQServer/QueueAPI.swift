@@ -19,7 +19,7 @@ struct QueueAPI: Sendable {
     /// Every route the server answers, as `METHOD path` with `{id}` for the task id: the list
     /// the OpenAPI document is checked against.
     static let routes: [String] = [
-        "GET /health", "GET /openapi.yaml",
+        "GET /health", "GET /metrics", "GET /openapi.yaml",
         "POST /queue/tasks", "POST /queue/tasks/batch", "GET /queue/tasks", "GET /queue/tasks/{id}",
         "POST /queue/tasks/{id}/cancel", "POST /queue/tasks/{id}/retry", "GET /queue/stats",
         "POST /queue/claim", "POST /queue/tasks/{id}/heartbeat", "POST /queue/tasks/{id}/complete",

@@ -4,20 +4,35 @@ import Hummingbird
 import Logging
 import NIOCore
 import PrismQ
+import Prometheus
 import ServiceLifecycle
 
 /// The PrismQ HTTP server: the REST contract of `rest-api.md` over a ``PrismQ/TaskQueue``,
 /// with `/health` and `/openapi.yaml`.
 public enum QueueServer {
     /// The router with every route, the error middleware and, with a token, authentication.
-    public static func makeRouter(queue: TaskQueue, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+    ///
+    /// `/metrics` exports `metrics`: bootstrap swift-metrics with a `PrometheusMetricsFactory`
+    /// over the same registry to see the task and HTTP metrics there too.
+    public static func makeRouter(
+        queue: TaskQueue, configuration: ServerConfiguration,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorMiddleware())
         if let token = configuration.token {
             router.add(middleware: AuthMiddleware(token: token))
         }
         QueueAPI(queue: queue, configuration: configuration).addRoutes(to: router)
         router.get("/health") { _, _ in try await health(queue: queue, configuration: configuration) }
+        let exporter = MetricsExporter(queue: queue, registry: metrics)
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: try await exporter.scrape()))
+            )
+        }
         let dashboard = dashboardPage
         router.get("/") { _, _ in
             Response(
@@ -39,13 +54,14 @@ public enum QueueServer {
     ///
     /// - Throws: `invalidArgument` for a configuration ``ServerConfiguration/validate()`` refuses.
     public static func makeApplication(
-        queue: TaskQueue, configuration: ServerConfiguration, services: [any Service] = [],
+        queue: TaskQueue, configuration: ServerConfiguration,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), services: [any Service] = [],
         logger: Logger = Logger(label: "prismq.server"),
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) throws(QueueError) -> some ApplicationProtocol {
         try configuration.validate()
         return Application(
-            router: makeRouter(queue: queue, configuration: configuration),
+            router: makeRouter(queue: queue, configuration: configuration, metrics: metrics),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "PrismQ"
             ),

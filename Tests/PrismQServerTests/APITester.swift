@@ -6,6 +6,7 @@ import NIOCore
 import PrismQ
 import PrismQSQLite
 import PrismQServer
+import Prometheus
 
 /// A queue on a temporary file behind the server's router, for router tests.
 struct APITester {
@@ -39,8 +40,13 @@ struct APITester {
     }
 
     /// Runs `body` with a client of the router.
-    func run(_ body: @Sendable (Client) async throws -> Void) async throws {
-        let application = Application(router: QueueServer.makeRouter(queue: queue, configuration: configuration))
+    func run(
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        _ body: @Sendable (Client) async throws -> Void
+    ) async throws {
+        let application = Application(
+            router: QueueServer.makeRouter(queue: queue, configuration: configuration, metrics: metrics)
+        )
         try await application.test(.router) { client in try await body(Client(client: client)) }
         try? FileManager.default.removeItem(atPath: directory)
     }

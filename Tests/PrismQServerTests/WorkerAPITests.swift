@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
+import Metrics
 import PrismQ
 import PrismQServer
+import Prometheus
 import Testing
 
 @Suite("REST worker endpoints, auth and the OpenAPI document")
@@ -201,5 +203,38 @@ struct DashboardAPITests {
             #expect(events == ["enqueued", "claimed", "failed"])
             #expect(try await client.get("/queue/tasks/999/logs").status == .notFound)
         }
+    }
+}
+
+@Suite("Metrics")
+struct MetricsAPITests {
+    @Test func metricsExportTaskCountersQueueDepthAndPoolStatistics() async throws {
+        MetricsTestBootstrap.once()
+        try await APITester().run(metrics: MetricsTestBootstrap.registry) { client in
+            _ = try await client.post("/queue/tasks", #"{"type":"metered"}"#)
+            let claimed = try await client.post("/queue/claim", #"{"worker_id":"w","capabilities":["metered"]}"#).tasks
+            _ = try await client.post(
+                "/queue/tasks/\(claimed[0]["id"]!)/complete", #"{"lease_token":\#(claimed[0]["lease_token"]!)}"#)
+            let metrics = try await client.get("/metrics")
+            #expect(metrics.status == .ok && metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
+            for line in [
+                #"prismq_tasks_enqueued_total{type="metered"}"#, #"prismq_tasks_claimed_total{type="metered"}"#,
+                #"prismq_tasks_completed_total{type="metered"}"#, #"prismq_queue_depth{status="completed"} 1"#,
+                #"prismq_queue_depth_by_type{type="metered",status="completed"} 1"#, "prismq_store_writes ",
+                "prismq_task_duration_seconds", "prismq_task_queue_wait_seconds", "hb_requests",
+            ] {
+                #expect(metrics.text.contains(line), "missing \(line)")
+            }
+        }
+    }
+}
+
+/// swift-metrics can be bootstrapped once per process; the metrics test shares this registry.
+enum MetricsTestBootstrap {
+    static let registry = PrometheusCollectorRegistry()
+    private static let bootstrapped: Void = MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+    static func once() {
+        _ = bootstrapped
     }
 }

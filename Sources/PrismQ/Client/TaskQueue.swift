@@ -27,6 +27,7 @@ public struct TaskQueue: Sendable {
     public func enqueue(_ task: NewTask) async throws(QueueError) -> EnqueueResult {
         let results = try await store.enqueue([task])
         wakeups.notifyAll()
+        QueueMetrics.enqueued(results)
         return results[0]
     }
 
@@ -35,6 +36,7 @@ public struct TaskQueue: Sendable {
     public func enqueue(batch tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
         let results = try await store.enqueue(tasks)
         wakeups.notifyAll()
+        QueueMetrics.enqueued(results)
         return results
     }
 
@@ -85,7 +87,9 @@ public struct TaskQueue: Sendable {
     /// Cancels a task (see ``QueueStore/cancel(id:)``).
     @discardableResult
     public func cancel(id: Int64) async throws(QueueError) -> QueueTask {
-        try await store.cancel(id: id)
+        let task = try await store.cancel(id: id)
+        QueueMetrics.cancelled(task)
+        return task
     }
 
     /// Re-queues a `dead` or `cancelled` task with a fresh attempt budget.
@@ -112,5 +116,47 @@ public struct TaskQueue: Sendable {
     /// The worker registry.
     public func workers() async throws(QueueError) -> [WorkerInfo] {
         try await store.workers()
+    }
+
+    // MARK: Workers
+
+    /// Claims ready tasks (see ``QueueStore/claim(_:)``).
+    public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
+        let leases = try await store.claim(request)
+        QueueMetrics.claimed(leases)
+        return leases
+    }
+
+    /// Extends leases (see ``QueueStore/renew(_:for:)``).
+    public func renew(_ leases: [LeaseID], for duration: Duration) async throws(QueueError) -> [LeaseRenewal] {
+        try await store.renew(leases, for: duration)
+    }
+
+    /// Completes a task while its lease is held (see ``QueueStore/complete(_:result:)``).
+    @discardableResult
+    public func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask {
+        let task = try await store.complete(lease, result: result)
+        QueueMetrics.finished(task, attemptFailed: false)
+        return task
+    }
+
+    /// Fails an attempt while its lease is held (see ``QueueStore/fail(_:error:retryable:retryDelay:)``).
+    @discardableResult
+    public func fail(
+        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?
+    ) async throws(QueueError)
+        -> QueueTask
+    {
+        let task = try await store.fail(lease, error: error, retryable: retryable, retryDelay: retryDelay)
+        QueueMetrics.finished(task, attemptFailed: true)
+        return task
+    }
+
+    /// Hands a task back without spending the attempt (see ``QueueStore/release(_:)``).
+    @discardableResult
+    public func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {
+        let task = try await store.release(lease)
+        QueueMetrics.finished(task, attemptFailed: false)
+        return task
     }
 }

@@ -31,6 +31,7 @@ public struct Sweeper: Service {
         var total = 0
         while true {
             let moved = try await store.requeueExpired(limit: batchSize)
+            QueueMetrics.leasesExpired(moved)
             total += moved
             if moved < batchSize { break }
         }

@@ -167,7 +167,7 @@ public final class WorkerPool: Service, Sendable {
                     workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
                     leaseDuration: configuration.leaseDuration, maxTasks: free
                 )
-                let leases = try await queue.store.claim(request)
+                let leases = try await queue.claim(request)
                 errorBackoff = .milliseconds(50)
                 if !leases.isEmpty {
                     leases.forEach(start)
@@ -272,7 +272,7 @@ public final class WorkerPool: Service, Sendable {
     )
         async throws(QueueError)
     {
-        let store = queue.store
+        let store = queue
         if reason == .leaseLost {
             logger.info("Lease lost; the outcome is dropped", metadata: ["prismq.task.id": "\(lease.id.taskID)"])
             return
@@ -335,7 +335,7 @@ public final class WorkerPool: Service, Sendable {
             let leases = state.withLock { $0.running.values.map(\.lease.id) }
             do {
                 if !leases.isEmpty {
-                    let renewals = try await queue.store.renew(leases, for: configuration.leaseDuration)
+                    let renewals = try await queue.renew(leases, for: configuration.leaseDuration)
                     for (lease, renewal) in zip(leases, renewals) {
                         switch renewal {
                         case .lost: stopHandler(lease, because: .leaseLost)
@@ -388,7 +388,7 @@ public final class WorkerPool: Service, Sendable {
         }
         let stuck = state.withLock { $0.running.values.map(\.lease.id) }
         for lease in stuck {
-            _ = try? await Task.detached { try await self.queue.store.release(lease) }.value
+            _ = try? await Task.detached { try await self.queue.release(lease) }.value
         }
     }
 }

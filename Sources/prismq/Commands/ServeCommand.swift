@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import PrismQ
 import PrismQSQLite
 import PrismQServer
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -49,10 +51,13 @@ struct ServeCommand: AsyncParsableCommand {
             let queue = try store.openQueue(mustExist: false, maxPayloadBytes: maxPayloadBytes)
             var logger = Logger(label: "prismq.server")
             logger.logLevel = .notice
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let host = self.host
             let databaseURL = server.databaseURL
             let application = try QueueServer.makeApplication(
-                queue: queue, configuration: server, services: [Sweeper(store: queue.store, logger: logger)],
+                queue: queue, configuration: server, metrics: registry,
+                services: [Sweeper(store: queue.store, logger: logger)],
                 logger: logger,
                 onRunning: { port in
                     FileHandle.standardOutput.write(

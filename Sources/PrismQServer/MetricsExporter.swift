@@ -1,0 +1,37 @@
+import PrismQ
+import Prometheus
+
+/// `/metrics`: the registry's metrics, with the queue's depth and the store's pool counters
+/// read fresh at each scrape.
+struct MetricsExporter: Sendable {
+    let queue: TaskQueue
+    let registry: PrometheusCollectorRegistry
+
+    func scrape() async throws -> String {
+        let stats = try await queue.stats()
+        for status in TaskStatus.allCases {
+            registry.makeGauge(name: "prismq_queue_depth", labels: [("status", status.rawValue)])
+                .set(Double(stats.byStatus[status] ?? 0))
+        }
+        for (type, counts) in stats.byType {
+            for status in TaskStatus.allCases {
+                registry.makeGauge(
+                    name: "prismq_queue_depth_by_type", labels: [("type", type), ("status", status.rawValue)]
+                )
+                .set(Double(counts[status] ?? 0))
+            }
+        }
+        registry.makeGauge(name: "prismq_oldest_ready_age_seconds").set(stats.oldestReadyAgeSeconds ?? 0)
+        registry.makeGauge(name: "prismq_workers", labels: [("state", "active")]).set(Double(stats.activeWorkers))
+        registry.makeGauge(name: "prismq_workers", labels: [("state", "stale")]).set(Double(stats.staleWorkers))
+        let pool = queue.store.statistics
+        let values: [(String, Int)] = [
+            ("read_connections", pool.readConnections), ("write_connections", pool.writeConnections),
+            ("reads", pool.reads), ("writes", pool.writes), ("waits", pool.waits), ("errors", pool.errors),
+        ]
+        for (name, value) in values {
+            registry.makeGauge(name: "prismq_store_" + name).set(Double(value))
+        }
+        return registry.emitToString()
+    }
+}
