@@ -21,7 +21,7 @@ extension QueueAPI {
             maxTasks: maxTasks
         )
         try claim.validate()
-        let wait = try body.seconds("wait_seconds", in: 0...30) ?? .zero
+        let wait = min(try body.seconds("wait_seconds", in: 0...30) ?? .zero, configuration.claimWaitLimit)
         let leases = try await claimWaiting(claim, for: wait)
         var writer = JSONWriter()
         writer.add("tasks", raw: JSONWriter.array(leases.map { $0.task.json(includeLease: true) }))

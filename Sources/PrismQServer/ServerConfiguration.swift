@@ -16,6 +16,9 @@ public struct ServerConfiguration: Sendable {
     public var maxPayloadBytes: Int = 1 << 20
     /// When a failed attempt (`POST …/fail`) runs again. Default: ``RetryPolicy/standard``.
     public var retryPolicy: RetryPolicy = .standard
+    /// The longest a claim's `wait_seconds` actually waits (a proxy with a shorter timeout, or a
+    /// fuzzing run, wants less); longer waits are accepted and cut to this. Default: 30 s.
+    public var claimWaitLimit: Duration = .seconds(30)
     /// What `/health` says the database is (`sqlite:///path/queue.db`).
     public var databaseURL: String = ""
 

@@ -34,6 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-payload-bytes"), help: "The largest task payload accepted, in bytes.")
     var maxPayloadBytes: Int = 1 << 20
 
+    @Option(
+        name: .customLong("claim-wait-limit"), help: "The longest a long-poll claim waits, in seconds (at most 30).")
+    var claimWaitLimit: Double = 30
+
     func run() async throws {
         var server = ServerConfiguration()
         server.host = host
@@ -42,6 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
             token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         server.insecure = insecure
         server.maxPayloadBytes = maxPayloadBytes
+        server.claimWaitLimit = .milliseconds(Int64(max(0, min(claimWaitLimit, 30)) * 1000))
         server.databaseURL = "sqlite://" + store.databasePath()
         do {
             try server.validate()
