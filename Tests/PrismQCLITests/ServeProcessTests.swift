@@ -79,6 +79,58 @@ struct ServeProcessTests {
         #expect(server.wait().status == 0)
     }
 
+    @Test func theCLIWorksOnARemoteServerWithItsToken() async throws {
+        let server = try cli.start(["serve", "--db", cli.database, "--port", "0", "--token", "s3cret"])
+        var line = ""
+        for _ in 0..<500 where !line.contains("\n") {
+            line = String(decoding: FileManager.default.contents(atPath: server.out) ?? Data(), as: UTF8.self)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let url = try #require(line.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        let remote = ["--server", url, "--token", "s3cret"]
+        func run(_ arguments: String...) throws -> CLIRunner.Output { try cli.run(arguments + remote) }
+
+        let enqueued = try CLIRunner.object(
+            try run("enqueue", "--type", "remote", "--payload", #"{"n":1}"#, "--json").stdout)
+        #expect(enqueued["id"] as? Int == 1 && enqueued["status"] as? String == "queued")
+        _ = try run("enqueue", "--type", "remote", "--priority", "4")
+        let page = try CLIRunner.object(try run("list", "--json", "--limit", "1").stdout)
+        #expect((page["tasks"] as? [[String: Any]])?.first?["id"] as? Int == 2 && page["next_cursor"] is String)
+        #expect(try run("get", "1").stdout.contains("enqueued"))
+        #expect(try run("cancel", "1").stdout == "Task 1 cancelled.\n")
+        let conflict = try run("cancel", "1")
+        #expect(conflict.status == 4 && conflict.stderr.hasPrefix("prismq: Task 1 is already cancelled"))
+        #expect(try run("retry", "1").status == 0)
+        #expect(try run("get", "99").status == 3)
+        let denied = try cli.run(["stats", "--server", url, "--token", "wrong"])
+        #expect(denied.status == 1 && denied.stderr == "prismq: A valid bearer token is required.\n")
+
+        let worker = try cli.start(["worker", "--type", "remote", "--worker-id", "remote-1", "--exec", "cat"] + remote)
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                let stats = try CLIRunner.object(try run("stats", "--json").stdout)
+                return (stats["by_status"] as? [String: Int])?["completed"] == 2
+            }
+        )
+        worker.process.terminate()
+        #expect(worker.wait().status == 0)
+        let done = try CLIRunner.object(try run("get", "1", "--json").stdout)
+        #expect((done["result"] as? [String: Int]) == ["n": 1] && done["claimed_by"] as? String == "remote-1")
+        #expect(try run("workers").stdout.contains("remote-1"))
+        server.process.terminate()
+        #expect(server.wait().status == 0)
+    }
+
+    /// Waits for `condition`, checking every 50 ms, for at most `timeout`.
+    func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
     @Test func anOpenAddressWithoutATokenIsRefused() throws {
         let output = try cli.run(["serve", "--db", cli.database, "--host", "0.0.0.0", "--port", "0"])
         #expect(output.status == 1)

@@ -25,9 +25,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The port (0 picks a free one).")
     var port: Int = 8080
 
-    @Option(name: .long, help: "The bearer token clients must send (default: $PRISMQ_API_TOKEN).")
-    var token: String?
-
     @Flag(name: .long, help: "Allow a non-loopback address without a token.")
     var insecure = false
 
@@ -43,12 +40,13 @@ struct ServeCommand: AsyncParsableCommand {
         server.host = host
         server.port = port
         server.token =
-            token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            store.token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         server.insecure = insecure
         server.maxPayloadBytes = maxPayloadBytes
         server.claimWaitLimit = .milliseconds(Int64(max(0, min(claimWaitLimit, 30)) * 1000))
         server.databaseURL = "sqlite://" + store.databasePath()
         do {
+            guard store.server == nil else { throw QueueError(.invalidArgument, "serve works on --db, not --server.") }
             try server.validate()
             guard (1...(64 << 20)).contains(maxPayloadBytes) else {
                 throw QueueError(.invalidArgument, "--max-payload-bytes must be between 1 and 64 MiB.")

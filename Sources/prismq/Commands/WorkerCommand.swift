@@ -82,7 +82,7 @@ struct WorkerCommand: QueueCommand {
             )
         )
         FileHandle.standardError.write(
-            Data("prismq: worker \(configuration.workerID) running on \(store.databasePath())\n".utf8)
+            Data("prismq: worker \(configuration.workerID) running on \(store.server ?? store.databasePath())\n".utf8)
         )
         defer { try? FileManager.default.removeItem(atPath: runner.scratch) }
         do {

@@ -14,6 +14,12 @@ struct StoreOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (the REST contract's shapes) instead of a table.")
     var json = false
 
+    @Option(name: .long, help: "Work on a `prismq serve` at this URL instead of a database file.")
+    var server: String?
+
+    @Option(name: .long, help: "The server's bearer token, with --server (default: $PRISMQ_API_TOKEN).")
+    var token: String?
+
     @Option(
         name: .customLong("index-payload-field"),
         help: "Index this top-level payload field for 'list --payload-field' (repeatable; kept in the database)."
@@ -28,6 +34,12 @@ struct StoreOptions: ParsableArguments {
     /// Opens the queue on the chosen database. With `mustExist`, a missing file is an error
     /// rather than a new empty queue (so a mistyped path does not go unnoticed).
     func openQueue(mustExist: Bool, maxPayloadBytes: Int? = nil) throws(QueueError) -> TaskQueue {
+        if let server {
+            guard db == nil else { throw QueueError(.invalidArgument, "Give --db or --server, not both.") }
+            let token =
+                token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            return TaskQueue(store: try RemoteStore(url: server, token: token))
+        }
         let path = databasePath()
         if mustExist, !FileManager.default.fileExists(atPath: path) {
             throw QueueError(.storage, "There is no queue database at \(path).")
