@@ -45,6 +45,17 @@ public protocol QueueStore: Sendable {
     /// - Throws: `notFound` when no task has this id.
     func logs(taskID: Int64) async throws(QueueError) -> [TaskLogEntry]
 
+    /// Deletes finished tasks (`completed`, `dead`, `cancelled`) that finished before `cutoff`,
+    /// with their history, at most `limit` in one transaction; their idempotency keys are free
+    /// again afterwards.
+    ///
+    /// - Returns: how many tasks it deleted.
+    func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int
+
+    /// Housekeeping the store wants now and then (SQLite: a passive WAL checkpoint and
+    /// `PRAGMA optimize`).
+    func maintain() async throws(QueueError)
+
     /// Every worker the registry knows, most recently seen first.
     func workers() async throws(QueueError) -> [WorkerInfo]
 

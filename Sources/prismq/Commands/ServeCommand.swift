@@ -32,6 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
     var maxPayloadBytes: Int = 1 << 20
 
     @Option(
+        name: .customLong("retention-days"),
+        help: "Days finished tasks are kept before maintenance deletes them (0 keeps them forever).")
+    var retentionDays: Double = 30
+
+    @Option(
         name: .customLong("claim-wait-limit"), help: "The longest a long-poll claim waits, in seconds (at most 30).")
     var claimWaitLimit: Double = 30
 
@@ -48,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             guard store.server == nil else { throw QueueError(.invalidArgument, "serve works on --db, not --server.") }
             try server.validate()
+            guard retentionDays >= 0, retentionDays.isFinite, retentionDays <= 36500 else {
+                throw QueueError(.invalidArgument, "--retention-days must be between 0 and 36500.")
+            }
             guard (1...(64 << 20)).contains(maxPayloadBytes) else {
                 throw QueueError(.invalidArgument, "--max-payload-bytes must be between 1 and 64 MiB.")
             }
@@ -60,7 +68,13 @@ struct ServeCommand: AsyncParsableCommand {
             let databaseURL = server.databaseURL
             let application = try QueueServer.makeApplication(
                 queue: queue, configuration: server, metrics: registry,
-                services: [Sweeper(store: queue.store, logger: logger)],
+                services: [
+                    Sweeper(store: queue.store, logger: logger),
+                    MaintenanceScheduler(
+                        store: queue.store,
+                        retention: retentionDays > 0 ? .seconds(retentionDays * 86400) : nil, logger: logger
+                    ),
+                ],
                 logger: logger,
                 onRunning: { port in
                     FileHandle.standardOutput.write(

@@ -173,6 +173,12 @@ struct RemoteStore: QueueStore {
 
     func requeueExpired(limit: Int) async throws(QueueError) -> Int { 0 }
 
+    func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
+        throw QueueError(.invalidArgument, "Purging is done by the server's own maintenance.")
+    }
+
+    func maintain() async throws(QueueError) {}
+
     func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? { nil }
 
     func register(_ worker: WorkerRegistration) async throws(QueueError) {}

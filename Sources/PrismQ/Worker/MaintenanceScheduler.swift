@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Keeps a queue tidy in the background: deletes finished tasks past their retention, then
+/// lets the store do its housekeeping (SQLite: WAL checkpoint, `PRAGMA optimize`).
+public struct MaintenanceScheduler: Service {
+    /// The store to look after.
+    public let store: any QueueStore
+    /// How often to run. Default: 5 minutes.
+    public var interval: Duration
+    /// How long finished tasks are kept; `nil` keeps them forever. Default: 30 days.
+    public var retention: Duration?
+    /// The clock "now" comes from. Default: the system clock.
+    public var now: @Sendable () -> Date
+    let logger: Logger
+
+    /// A scheduler over `store`.
+    public init(
+        store: any QueueStore, interval: Duration = .seconds(300), retention: Duration? = .seconds(30 * 86400),
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "prismq.maintenance")
+    ) {
+        self.store = store
+        self.interval = interval
+        self.retention = retention
+        self.now = now
+        self.logger = logger
+    }
+
+    /// Runs once: purges in batches of 1000 until nothing is left to purge, then maintains.
+    ///
+    /// - Returns: how many tasks it deleted.
+    @discardableResult
+    public func runOnce() async throws(QueueError) -> Int {
+        var deleted = 0
+        if let retention {
+            let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+            let cutoff = now().addingTimeInterval(-seconds)
+            while true {
+                let batch = try await store.purge(finishedBefore: cutoff, limit: 1000)
+                deleted += batch
+                if batch < 1000 { break }
+            }
+            if deleted > 0 {
+                logger.info(
+                    "Purged finished tasks past their retention", metadata: ["prismq.purge.count": "\(deleted)"])
+            }
+        }
+        try await store.maintain()
+        return deleted
+    }
+
+    /// Runs every `interval` until graceful shutdown or cancellation.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await runOnce()
+                } catch {
+                    logger.warning("Maintenance failed", metadata: ["prismq.error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import GRDB
+import PrismQ
+
+extension SQLiteStore {
+    public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
+        guard limit >= 1 else { throw QueueError(.invalidArgument, "The purge limit must be at least 1.") }
+        let before = TaskRow.millis(cutoff)
+        return try await write { db in
+            var deleted = 0
+            for status in [TaskStatus.completed, .dead, .cancelled] where deleted < limit {
+                try db.cachedStatement(sql: MaintenanceSQL.purge).execute(arguments: [
+                    status.rawValue, before, limit - deleted,
+                ])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+
+    public func maintain() async throws(QueueError) {
+        try await write { db in
+            try db.execute(sql: "PRAGMA optimize")
+        }
+        do {
+            try await pool.writeWithoutTransaction { db in
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+            }
+        } catch {
+            throw QueueError.translating(error, path: path)
+        }
+    }
+}
+
+/// The statements of maintenance.
+enum MaintenanceSQL {
+    /// Deletes the oldest finished tasks of one state (their logs go by cascade). Arguments:
+    /// status, cutoff, limit.
+    static let purge = """
+        DELETE FROM tasks WHERE id IN (
+            SELECT id FROM tasks INDEXED BY tasks_by_finish
+            WHERE status = ? AND completed_at < ? ORDER BY completed_at LIMIT ?
+        )
+        """
+}
