@@ -37,11 +37,16 @@ extension QueueAPI {
         defer { queue.wakeups.remove(signal) }
         while true {
             let leases = try await queue.claim(claim)
-            let remaining = deadline - ContinuousClock.now
-            if !leases.isEmpty || remaining <= .zero || Task.isCancelled { return leases }
-            let untilReady = try await queue.store.timeUntilReady(capabilities: claim.capabilities)
-            if untilReady == .zero { continue }
-            _ = await signal.wait(timeout: min(remaining, untilReady ?? remaining, .milliseconds(50)))
+            if !leases.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return leases }
+            // Wait without writing: a cheap read every 50 ms (for other processes' enqueues), an
+            // enqueue through this server, or the next delayed task; claim again only then.
+            while true {
+                let remaining = deadline - ContinuousClock.now
+                if remaining <= .zero || Task.isCancelled { return [] }
+                let untilReady = try await queue.store.timeUntilReady(capabilities: claim.capabilities)
+                if untilReady == .zero { break }
+                if await signal.wait(timeout: min(remaining, untilReady ?? remaining, .milliseconds(50))) { break }
+            }
         }
     }
 
@@ -52,10 +57,8 @@ extension QueueAPI {
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["lease_token", "lease_seconds"])
         let lease = LeaseID(taskID: id, token: try Self.token(body))
-        var duration = try body.seconds("lease_seconds", in: 0.1...86_400)
-        if duration == nil {
-            duration = try await queue.task(id: id).leaseDuration
-        }
+        let task = try await queue.task(id: id)  // an unknown id is a 404, not a lost lease
+        let duration = try body.seconds("lease_seconds", in: 0.1...86_400) ?? task.leaseDuration
         let renewed = try await queue.store.renew(lease, for: duration ?? .seconds(30))
         var writer = JSONWriter()
         writer.add("lease_expires_at", renewed.expiresAt)

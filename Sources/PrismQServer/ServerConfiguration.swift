@@ -6,7 +6,7 @@ public struct ServerConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// The port. Default: 8080.
     public var port: Int = 8080
-    /// The bearer token every endpoint but `/health`, `/` and `/openapi.yaml` requires; `nil`
+    /// The bearer token every endpoint but `/health` and `/` (the dashboard) requires; `nil`
     /// for none. Default: none.
     public var token: String?
     /// Allows binding a non-loopback address without a token. Default: `false`.
@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
 
     /// Whether `host` names only this machine.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 }

@@ -112,6 +112,15 @@ struct ServeProcessTests {
                 return (stats["by_status"] as? [String: Int])?["completed"] == 2
             }
         )
+        // The worker has run dry; a task enqueued now still reaches it (its claims long-poll).
+        try await Task.sleep(for: .milliseconds(500))
+        _ = try run("enqueue", "--type", "remote")
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                let stats = try CLIRunner.object(try run("stats", "--json").stdout)
+                return (stats["by_status"] as? [String: Int])?["completed"] == 3
+            }
+        )
         worker.process.terminate()
         #expect(worker.wait().status == 0)
         let done = try CLIRunner.object(try run("get", "1", "--json").stdout)

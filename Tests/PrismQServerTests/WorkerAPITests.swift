@@ -27,6 +27,8 @@ struct WorkerAPITests {
             let beat = try await client.post("/queue/tasks/\(id)/heartbeat", #"{"lease_token":\#(token)}"#)
             #expect(beat.status == .ok && beat.json["cancel_requested"] as? Bool == false)
             #expect((beat.json["lease_expires_at"] as? String)?.hasSuffix("Z") == true)
+            let unknown = try await client.post("/queue/tasks/999/heartbeat", #"{"lease_token":1,"lease_seconds":5}"#)
+            #expect(unknown.status == .notFound && unknown.errorCode == "not_found")
             let stale = try await client.post("/queue/tasks/\(id)/heartbeat", #"{"lease_token":\#(token + 1)}"#)
             #expect(stale.status == .conflict && stale.errorCode == "lease_lost")
             let staleComplete = try await client.post(
@@ -236,5 +238,22 @@ enum MetricsTestBootstrap {
 
     static func once() {
         _ = bootstrapped
+    }
+}
+
+@Suite("Server configuration")
+struct ServerConfigurationTests {
+    @Test(arguments: ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"])
+    func loopbackAddressesNeedNoToken(host: String) throws {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        try configuration.validate()
+    }
+
+    @Test(arguments: ["0.0.0.0", "127.example.com", "127.0.0", "10.0.0.1", "example.com"])
+    func otherAddressesNeedATokenOrInsecure(host: String) throws {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        #expect(throws: QueueError(.invalidArgument)) { try configuration.validate() }
     }
 }
