@@ -87,3 +87,13 @@ struct CLIRunner: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
+
+/// Waits for `condition`, checking every 50 ms, for at most `timeout`.
+func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}

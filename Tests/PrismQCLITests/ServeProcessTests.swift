@@ -11,8 +11,8 @@ struct ServeProcessTests {
     let cli = CLIRunner()
 
     /// Starts the server on a free port and returns it with its base URL.
-    func serve() async throws -> (CLIRunner.Running, String) {
-        let server = try cli.start(["serve", "--db", cli.database, "--port", "0"])
+    func serve(_ extra: [String] = []) async throws -> (CLIRunner.Running, String) {
+        let server = try cli.start(["serve", "--db", cli.database, "--port", "0"] + extra)
         var line = ""
         for _ in 0..<500 where !line.contains("\n") {
             line = String(decoding: FileManager.default.contents(atPath: server.out) ?? Data(), as: UTF8.self)
@@ -80,13 +80,7 @@ struct ServeProcessTests {
     }
 
     @Test func theCLIWorksOnARemoteServerWithItsToken() async throws {
-        let server = try cli.start(["serve", "--db", cli.database, "--port", "0", "--token", "s3cret"])
-        var line = ""
-        for _ in 0..<500 where !line.contains("\n") {
-            line = String(decoding: FileManager.default.contents(atPath: server.out) ?? Data(), as: UTF8.self)
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let url = try #require(line.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        let (server, url) = try await serve(["--token", "s3cret"])
         let remote = ["--server", url, "--token", "s3cret"]
         func run(_ arguments: String...) throws -> CLIRunner.Output { try cli.run(arguments + remote) }
 
@@ -128,16 +122,6 @@ struct ServeProcessTests {
         #expect(try run("workers").stdout.contains("remote-1"))
         server.process.terminate()
         #expect(server.wait().status == 0)
-    }
-
-    /// Waits for `condition`, checking every 50 ms, for at most `timeout`.
-    func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
     }
 
     @Test func anOpenAddressWithoutATokenIsRefused() throws {

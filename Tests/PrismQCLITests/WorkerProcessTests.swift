@@ -10,16 +10,6 @@ import Testing
 struct WorkerProcessTests {
     let cli = CLIRunner()
 
-    /// Waits for `condition`, checking every 50 ms, for at most `timeout`.
-    func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     func count(_ store: SQLiteStore, _ sql: String) async throws -> Int {
         try await store.pool.read { try Int.fetchOne($0, sql: sql) ?? -1 }
     }

@@ -52,15 +52,8 @@ public struct MaintenanceScheduler: Service {
 
     /// Runs every `interval` until graceful shutdown or cancellation.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await runOnce()
-                } catch {
-                    logger.warning("Maintenance failed", metadata: ["prismq.error": "\(error)"])
-                }
-                try? await Task.sleep(for: interval)
-            }
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "Maintenance failed") {
+            try await runOnce()
         }
     }
 }

@@ -43,15 +43,26 @@ public struct Sweeper: Service {
 
     /// Sweeps every `interval` until graceful shutdown or cancellation.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await sweep()
-                } catch {
-                    logger.warning("Sweep failed", metadata: ["prismq.error": "\(error)"])
-                }
-                try? await Task.sleep(for: interval)
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "Sweep failed") {
+            try await sweep()
+        }
+    }
+}
+
+/// Runs `body` every `interval` until graceful shutdown or cancellation; a failure is logged
+/// and the next round runs as usual.
+func repeatUntilShutdown(
+    every interval: Duration, logger: Logger, failure: Logger.Message,
+    _ body: @escaping @Sendable () async throws -> Void
+) async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            do {
+                try await body()
+            } catch {
+                logger.warning(failure, metadata: ["prismq.error": "\(error)"])
             }
+            try? await Task.sleep(for: interval)
         }
     }
 }
