@@ -13,6 +13,7 @@ public final class SQLiteStore: QueueStore {
     public let configuration: SQLiteConfiguration
 
     let pool: DatabasePool
+    let groupCommit: GroupCommit
     private let recorder: PoolStatisticsRecorder
     /// The payload fields with a generated column and an index in this database.
     let indexedPayloadFields: Set<String>
@@ -58,6 +59,7 @@ public final class SQLiteStore: QueueStore {
         } catch {
             throw QueueError.translating(error, path: path)
         }
+        groupCommit = GroupCommit(pool: pool)
     }
 
     /// Makes the file's directory, and refuses a file nobody may write.
@@ -94,12 +96,14 @@ public final class SQLiteStore: QueueStore {
     /// The connection pool's counters.
     public var statistics: StoreStatistics { recorder.snapshot }
 
-    /// Runs `body` in one `IMMEDIATE` write transaction; any error rolls it back.
+    /// Runs `body` atomically in a savepoint of an `IMMEDIATE` write transaction that concurrent
+    /// writes share (group commit), and returns after that transaction committed; an error
+    /// rolls back `body`'s changes only.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         recorder.beginWrite()
         defer { recorder.endWrite() }
         do {
-            return try await pool.write(body)
+            return try await groupCommit.write(body)
         } catch {
             return try rethrow(error)
         }

@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+import PrismQ
+import Testing
+
+@testable import PrismQSQLite
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    let directory = TemporaryDirectory()
+
+    @Test func concurrentWritesShareTransactionsAndAFailureRollsBackOnlyItsOwnWrite() async throws {
+        let store = try makeStore(in: directory)
+        struct Refused: Error {}
+        let before = store.groupCommit.transactions
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for n in 0..<200 {
+                group.addTask {
+                    do {
+                        try await store.groupCommit.write { db in
+                            try db.execute(
+                                sql:
+                                    "INSERT INTO tasks (type, payload, status, created_at, run_after) VALUES (?, 'null', 'queued', 0, 0)",
+                                arguments: ["n\(n)"]
+                            )
+                            if n % 3 == 0 { throw Refused() }
+                        }
+                        return (n, true)
+                    } catch {
+                        return (n, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [(Int, Bool)]()) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { n, succeeded in succeeded == (n % 3 != 0) })
+        let stored = try await store.pool.read { db in try String.fetchSet(db, sql: "SELECT type FROM tasks") }
+        #expect(stored == Set((0..<200).filter { $0 % 3 != 0 }.map { "n\($0)" }), "only the failing writes rolled back")
+        let transactions = store.groupCommit.transactions - before
+        #expect(transactions < 200, "\(transactions) transactions for 200 concurrent writes")
+    }
+
+    @Test func concurrentEnqueuesAreAllStoredWithTheirLogsAndIdempotencyStillHolds() async throws {
+        let store = try makeStore(in: directory)
+        let results = try await withThrowingTaskGroup(of: EnqueueResult.self) { group in
+            for n in 0..<300 {
+                group.addTask {
+                    try await store.enqueue([NewTask(type: "t", idempotencyKey: n % 10 == 0 ? "shared" : "k\(n)")])[0]
+                }
+            }
+            return try await group.reduce(into: [EnqueueResult]()) { $0.append($1) }
+        }
+        #expect(results.filter(\.created).count == 271, "270 unique keys and one shared one")
+        #expect(Set(results.filter { $0.task.idempotencyKey == "shared" }.map(\.task.id)).count == 1)
+        #expect(try await store.stats().byStatus[.queued] == 271)
+        let logs = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM task_logs") }
+        #expect(logs == 271)
+    }
+}
