@@ -12,7 +12,8 @@ import Synchronization
 final class GroupCommit: Sendable {
     /// One caller's write: runs inside the batch's transaction, then learns how the commit went.
     private struct Job: Sendable {
-        let run: @Sendable (Database) -> Void
+        /// Runs the write, in a savepoint when asked; returns whether it succeeded.
+        let run: @Sendable (Database, _ inSavepoint: Bool) -> Bool
         let finish: @Sendable ((any Error)?) -> Void
     }
 
@@ -40,16 +41,22 @@ final class GroupCommit: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
-                run: { db in
+                run: { db, inSavepoint in
                     do {
                         var value: T?
-                        try db.inSavepoint {
+                        if inSavepoint {
+                            try db.inSavepoint {
+                                value = try body(db)
+                                return .commit
+                            }
+                        } else {
                             value = try body(db)
-                            return .commit
                         }
                         outcome.withLock { $0 = .success(value!) }
+                        return true
                     } catch {
                         outcome.withLock { $0 = .failure(error) }
+                        return false
                     }
                 },
                 finish: { commitError in
@@ -84,13 +91,24 @@ final class GroupCommit: Sendable {
             guard !batch.isEmpty else { return }
             do {
                 try await pool.write { db in
-                    for job in batch { job.run(db) }
+                    if batch.count == 1 {
+                        // Alone, a write needs no savepoint (which costs a copy of every page it
+                        // touches): if it fails, the whole transaction rolls back instead.
+                        if !batch[0].run(db, false) { throw RolledBack() }
+                    } else {
+                        for job in batch { _ = job.run(db, true) }
+                    }
                 }
                 state.withLock { $0.transactions += 1 }
                 for job in batch { job.finish(nil) }
+            } catch is RolledBack {
+                batch[0].finish(nil)
             } catch {
                 for job in batch { job.finish(error) }
             }
         }
     }
 }
+
+/// Rolls back a transaction whose only write failed; that write's caller gets its own error.
+private struct RolledBack: Error {}
