@@ -61,11 +61,65 @@ struct BenchCommand: AsyncParsableCommand {
             medians[scenario.name] = median
             rows.append((scenario, median))
         }
+        let offered = 1000
+        let latencyCount = quick ? 300 : 3000
+        var percentiles: [[Double]] = []
+        for run in 1...runs {
+            progress("[latency] enqueue→start at \(offered)/s offered, run \(run)/\(runs)")
+            let directory = NSTemporaryDirectory() + "prismq-bench-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var configuration = SQLiteConfiguration()
+            configuration.profile = pragmas
+            let store = try SQLiteStore(path: directory + "/bench.db", configuration: configuration)
+            let samples = try await Self.startLatencies(TaskQueue(store: store), rate: offered, count: latencyCount)
+                .sorted()
+            percentiles.append(
+                [0.5, 0.95, 0.99].map { samples[min(samples.count - 1, Int(Double(samples.count) * $0))] })
+        }
+        let latency = (0..<3).map { index in percentiles.map { $0[index] }.sorted()[percentiles.count / 2] }
         progress(nil)
-        report(rows, medians: medians)
+        report(rows, medians: medians, latency: (offered, latencyCount, latency))
     }
 
-    private func report(_ rows: [(Scenario, Double)], medians: [String: Double]) {
+    /// Enqueue→start latencies in milliseconds of `count` tasks enqueued at `rate` per second
+    /// into an idle in-process pool (timestamps ride in the payload, to the microsecond).
+    static func startLatencies(_ queue: TaskQueue, rate: Int, count: Int) async throws -> [Double] {
+        var configuration = WorkerPoolConfiguration()
+        configuration.concurrency = 16
+        configuration.sweepInterval = nil
+        var logger = Logger(label: "prismq.bench")
+        logger.logLevel = .error
+        let pool = WorkerPool(queue: queue, configuration: configuration, logger: logger)
+        let samples = Mutex<[Double]>([])
+        let finished = AsyncStream<Void>.makeStream()
+        pool.register("latency") { context in
+            let started = Date().timeIntervalSince1970
+            let sent = (try? context.task.payload.decode(as: Double.self)) ?? started
+            let total = samples.withLock { samples in
+                samples.append((started - sent) * 1000)
+                return samples.count
+            }
+            if total == count { finished.continuation.yield() }
+            return nil
+        }
+        let running = Task { try await pool.run() }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        for index in 0..<count {
+            let due = start + .microseconds(Int64(index) * 1_000_000 / Int64(rate))
+            if due > ContinuousClock.now { try await Task.sleep(until: due) }
+            let payload = try RawJSON(validating: String(Date().timeIntervalSince1970))
+            try await queue.enqueue(NewTask(type: "latency", payload: payload))
+        }
+        for await _ in finished.stream { break }
+        pool.stop()
+        try await running.value
+        return samples.withLock { $0 }
+    }
+
+    private func report(
+        _ rows: [(Scenario, Double)], medians: [String: Double], latency: (rate: Int, count: Int, ms: [Double])
+    ) {
         func ratio(_ scenario: Scenario, _ rate: Double) -> Double? {
             scenario.baseline.flatMap { medians[$0] }.map { rate / $0 }
         }
@@ -79,10 +133,17 @@ struct BenchCommand: AsyncParsableCommand {
                 writer.add("ratio_to_baseline", ratio(scenario, rate).map { ($0 * 100).rounded() / 100 })
                 return writer.json
             }
+            var latencyWriter = JSONWriter()
+            latencyWriter.add("offered_per_second", latency.rate)
+            latencyWriter.add("tasks", latency.count)
+            latencyWriter.add("p50_ms", latency.ms[0])
+            latencyWriter.add("p95_ms", latency.ms[1])
+            latencyWriter.add("p99_ms", latency.ms[2])
             var writer = JSONWriter()
             writer.add("profile", profile)
             writer.add("runs", runs)
             writer.add("results", raw: JSONWriter.array(items))
+            writer.add("in_process_start_latency", raw: latencyWriter.json)
             print(writer.json)
             return
         }
@@ -94,6 +155,11 @@ struct BenchCommand: AsyncParsableCommand {
             ]
         }
         print(Formatting.table(header: ["SCENARIO", "OPS", "PER SECOND", "VS BASELINE"], rows: table))
+        let (p50, p95, p99) = (latency.ms[0], latency.ms[1], latency.ms[2])
+        print(
+            "\nenqueue→start, in process, \(latency.rate)/s offered, \(latency.count) tasks: "
+                + String(format: "p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (medians of runs)", p50, p95, p99)
+        )
     }
 
     private func progress(_ text: String?) {
