@@ -49,12 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
             var rates: [Double] = []
             for run in 1...runs {
                 progress("[\(index + 1)/\(scenarios.count)] \(scenario.name), run \(run)/\(runs)")
-                let directory = NSTemporaryDirectory() + "prismq-bench-" + UUID().uuidString
-                defer { try? FileManager.default.removeItem(atPath: directory) }
-                var configuration = SQLiteConfiguration()
-                configuration.profile = pragmas
-                let store = try SQLiteStore(path: directory + "/bench.db", configuration: configuration)
-                let elapsed = try await scenario.measure(store)
+                let elapsed = try await Self.withFreshStore(pragmas) { store in try await scenario.measure(store) }
                 rates.append(Double(scenario.operations) / Self.seconds(elapsed))
             }
             let median = rates.sorted()[rates.count / 2]
@@ -66,13 +61,9 @@ struct BenchCommand: AsyncParsableCommand {
         var percentiles: [[Double]] = []
         for run in 1...runs {
             progress("[latency] enqueue→start at \(offered)/s offered, run \(run)/\(runs)")
-            let directory = NSTemporaryDirectory() + "prismq-bench-" + UUID().uuidString
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            var configuration = SQLiteConfiguration()
-            configuration.profile = pragmas
-            let store = try SQLiteStore(path: directory + "/bench.db", configuration: configuration)
-            let samples = try await Self.startLatencies(TaskQueue(store: store), rate: offered, count: latencyCount)
-                .sorted()
+            let samples = try await Self.withFreshStore(pragmas) { store in
+                try await Self.startLatencies(TaskQueue(store: store), rate: offered, count: latencyCount)
+            }.sorted()
             percentiles.append(
                 [0.5, 0.95, 0.99].map { samples[min(samples.count - 1, Int(Double(samples.count) * $0))] })
         }
@@ -166,6 +157,19 @@ struct BenchCommand: AsyncParsableCommand {
         guard !json || text == nil else { return }
         let line = text.map { "\r\u{1B}[2K" + $0 } ?? "\r\u{1B}[2K"
         FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// Runs `body` on a store over a new temporary database, removed afterwards.
+    static func withFreshStore<T>(
+        _ profile: SQLitePragmaProfile, _ body: (SQLiteStore) async throws -> T
+    )
+        async throws -> T
+    {
+        let directory = NSTemporaryDirectory() + "prismq-bench-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = SQLiteConfiguration()
+        configuration.profile = profile
+        return try await body(try SQLiteStore(path: directory + "/bench.db", configuration: configuration))
     }
 
     static func seconds(_ duration: Duration) -> Double {
