@@ -83,13 +83,25 @@ enum ClaimSQL {
         """
     }
 
-    /// Moves one candidate to `running` under a new lease. Arguments: worker, now, expiry,
-    /// token, lease length in ms (what a renewal without a length extends by), id.
+    /// Moves the candidates to `running`, each under a new lease with a random 53-bit fencing
+    /// token, in one statement (read them back with ``tasksByIDs``). Arguments: worker, now, expiry, lease length in ms (what a
+    /// renewal without a length extends by), the ids as a JSON array.
     static let take = """
-        UPDATE tasks SET status = 'running', attempts = attempts + 1, claimed_by = ?, claimed_at = ?,
-                         lease_expires_at = ?, lease_token = ?, lease_ms = ?, cancel_requested = 0
-        WHERE id = ? AND status = 'queued'
-        RETURNING \(TaskRow.columns)
+        UPDATE tasks SET status = 'running', attempts = attempts + 1, claimed_by = ?1, claimed_at = ?2,
+                         lease_expires_at = ?3, lease_token = (random() & 9007199254740990) + 1, lease_ms = ?4,
+                         cancel_requested = 0
+        WHERE id IN (SELECT value FROM json_each(?5)) AND status = 'queued'
+        """
+
+    /// The tasks of a JSON array of ids (reading them back is cheaper than `RETURNING`).
+    static let tasksByIDs = "SELECT \(TaskRow.columns) FROM tasks WHERE id IN (SELECT value FROM json_each(?))"
+
+    /// A `claimed` history row for each task just taken. Arguments: now, worker, the ids as a
+    /// JSON array.
+    static let logClaims = """
+        INSERT INTO task_logs (task_id, event, at, worker_id, message)
+        SELECT id, 'claimed', ?1, ?2, 'attempt ' || attempts || ' of ' || max_attempts
+        FROM tasks WHERE id IN (SELECT value FROM json_each(?3))
         """
 
     /// The earliest `runAfter` of queued tasks of any type.

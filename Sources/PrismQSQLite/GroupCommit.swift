@@ -1,14 +1,18 @@
+import Dispatch
+import Foundation
 import GRDB
 import PrismQ
 import Synchronization
 
 /// Group commit: concurrent writes of this process share one `IMMEDIATE` transaction.
 ///
-/// A write waits while another batch commits; the next batch then takes every write that
-/// arrived meanwhile (at most ``maxBatch``). An idle store adds no latency: the first write
-/// starts a batch at once. Each write runs in its own savepoint, so one that fails rolls back
-/// alone and fails only its caller; each caller resumes only after the commit that holds its
-/// write, so the durability of the PRAGMA profile is unchanged.
+/// One writer thread owns the write side: it takes every write waiting (at most
+/// ``maxBatch``), runs them in one transaction, resumes their callers after the commit, and
+/// goes on while more are waiting; it sleeps only when none are. So an idle store adds no
+/// latency, and a busy one commits back to back with no hop between threads but the caller's.
+/// A write that fails rolls back alone and fails only its caller (the batch runs again with a
+/// savepoint per write); each caller resumes only after the commit that holds its write, so the durability
+/// of the PRAGMA profile is unchanged.
 final class GroupCommit: Sendable {
     /// One caller's write: runs inside the batch's transaction, then learns how the commit went.
     private struct Job: Sendable {
@@ -19,22 +23,47 @@ final class GroupCommit: Sendable {
 
     private struct State {
         var pending: [Job] = []
-        var draining = false
+        var writerSleeps = false
+        var closed = false
         var transactions = 0
+    }
+
+    /// What the writer thread shares with the callers; it outlives the ``GroupCommit`` until
+    /// the thread has finished the last write.
+    private final class Shared: Sendable {
+        let pool: DatabasePool
+        let state = Mutex(State())
+        let wakeWriter = DispatchSemaphore(value: 0)
+
+        init(pool: DatabasePool) {
+            self.pool = pool
+        }
     }
 
     /// The most writes one transaction holds.
     static let maxBatch = 256
 
-    private let pool: DatabasePool
-    private let state = Mutex(State())
+    private let shared: Shared
 
     init(pool: DatabasePool) {
-        self.pool = pool
+        shared = Shared(pool: pool)
+        let shared = shared
+        let thread = Thread { Self.writerLoop(shared) }
+        thread.name = "prismq.group-commit"
+        thread.start()
+    }
+
+    deinit {
+        let wake = shared.state.withLock { state in
+            state.closed = true
+            defer { state.writerSleeps = false }
+            return state.writerSleeps
+        }
+        if wake { shared.wakeWriter.signal() }
     }
 
     /// How many transactions committed so far (each holding one or more writes).
-    var transactions: Int { state.withLock { $0.transactions } }
+    var transactions: Int { shared.state.withLock { $0.transactions } }
 
     /// Runs `body` in a savepoint of the next batch and returns its result after the commit.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -67,48 +96,72 @@ final class GroupCommit: Sendable {
                     }
                 }
             )
-            let startsDrain = state.withLock { state in
+            let wake = shared.state.withLock { state in
                 state.pending.append(job)
-                guard !state.draining else { return false }
-                state.draining = true
-                return true
+                defer { state.writerSleeps = false }
+                return state.writerSleeps
             }
-            if startsDrain {
-                Task.detached { await self.drain() }
-            }
+            if wake { shared.wakeWriter.signal() }
         }
     }
 
-    /// Commits batches until no write is waiting.
-    private func drain() async {
+    /// The writer thread: commits batches while writes wait, sleeps while none do, and ends
+    /// once the store is gone and nothing is left.
+    private static func writerLoop(_ shared: Shared) {
         while true {
-            let batch = state.withLock { state -> [Job] in
-                let batch = Array(state.pending.prefix(Self.maxBatch))
+            let batch = shared.state.withLock { state -> [Job]? in
+                let batch = Array(state.pending.prefix(maxBatch))
                 state.pending.removeFirst(batch.count)
-                if batch.isEmpty { state.draining = false }
+                if batch.isEmpty {
+                    if state.closed { return nil }
+                    state.writerSleeps = true
+                }
                 return batch
             }
-            guard !batch.isEmpty else { return }
-            do {
-                try await pool.write { db in
-                    if batch.count == 1 {
-                        // Alone, a write needs no savepoint (which costs a copy of every page it
-                        // touches): if it fails, the whole transaction rolls back instead.
-                        if !batch[0].run(db, false) { throw RolledBack() }
-                    } else {
-                        for job in batch { _ = job.run(db, true) }
-                    }
-                }
-                state.withLock { $0.transactions += 1 }
-                for job in batch { job.finish(nil) }
-            } catch is RolledBack {
-                batch[0].finish(nil)
-            } catch {
-                for job in batch { job.finish(error) }
+            guard let batch else { return }
+            if batch.isEmpty {
+                shared.wakeWriter.wait()
+                continue
             }
+            commit(batch, shared: shared)
+        }
+    }
+
+    /// Commits a batch optimistically without savepoints (each copies every page it touches);
+    /// when a write fails, that transaction rolls back and the batch runs again with one
+    /// savepoint per write, so only the failing writes fail.
+    private static func commit(_ batch: [Job], shared: Shared) {
+        do {
+            try shared.pool.write { db in
+                for job in batch {
+                    if !job.run(db, false) { throw RolledBack() }
+                }
+            }
+            shared.state.withLock { $0.transactions += 1 }
+            for job in batch { job.finish(nil) }
+        } catch is RolledBack {
+            if batch.count == 1 {
+                batch[0].finish(nil)
+            } else {
+                commitInSavepoints(batch, shared: shared)
+            }
+        } catch {
+            for job in batch { job.finish(error) }
+        }
+    }
+
+    private static func commitInSavepoints(_ batch: [Job], shared: Shared) {
+        do {
+            try shared.pool.write { db in
+                for job in batch { _ = job.run(db, true) }
+            }
+            shared.state.withLock { $0.transactions += 1 }
+            for job in batch { job.finish(nil) }
+        } catch {
+            for job in batch { job.finish(error) }
         }
     }
 }
 
-/// Rolls back a transaction whose only write failed; that write's caller gets its own error.
+/// Rolls back a transaction in which a write failed; that write's caller gets its own error.
 private struct RolledBack: Error {}

@@ -4,42 +4,33 @@ import PrismQ
 
 extension SQLiteStore {
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
-        try request.validate()
-        let capabilities = Array(Set(request.capabilities)).sorted()
-        let capabilitiesJSON = JSONWriter.array(capabilities.map(JSONWriter.quoted))
-        return try await write { [self] db in
-            // Read the time once the write lock is held, so waiting for it never shortens a lease.
-            let now = nowMillis
-            let expiry = now + TaskRow.millis(request.leaseDuration)
-            try db.cachedStatement(sql: ClaimSQL.touchWorker).execute(arguments: [
-                request.workerID, capabilitiesJSON, request.strategy.rawValue, now,
-            ])
-            let candidates = try Self.candidates(request, capabilities: capabilities, now: now, db: db)
-            var leases: [Lease] = []
-            leases.reserveCapacity(candidates.count)
-            for (id, _) in candidates {
-                let token = Int64.random(in: 1...(1 << 53 - 1))
-                guard
-                    let row = try Row.fetchOne(
-                        db.cachedStatement(sql: ClaimSQL.take),
-                        arguments: [
-                            request.workerID, now, expiry, token, TaskRow.millis(request.leaseDuration), id,
-                        ]
-                    )
-                else { continue }
-                let task = TaskRow.decode(row)
-                try Self.appendLog(
-                    taskID: id, event: .claimed, at: now, workerID: request.workerID,
-                    message: "attempt \(task.attempts) of \(task.maxAttempts)", db: db
-                )
-                leases.append(
-                    Lease(task: task, id: LeaseID(taskID: id, token: token), expiresAt: TaskRow.date(expiry)!)
-                )
-            }
-            if request.strategy == .weightedRandom, let last = candidates.map(\.1).max() {
-                try db.cachedStatement(sql: SchedulingKey.advance).execute(arguments: [last])
-            }
-            return leases
+        let claim = try PreparedClaim(request)
+        // The time is read once the write lock is held, so waiting for it never shortens a lease.
+        return try await write { [self] db in try Self.claim(claim, now: nowMillis, db: db) }
+    }
+
+    /// Claims in the current transaction.
+    static func claim(_ claim: PreparedClaim, now: Int64, db: Database) throws -> [Lease] {
+        let request = claim.request
+        let expiry = now + TaskRow.millis(request.leaseDuration)
+        try db.cachedStatement(sql: ClaimSQL.touchWorker).execute(arguments: [
+            request.workerID, claim.capabilitiesJSON, request.strategy.rawValue, now,
+        ])
+        let candidates = try candidates(request, capabilities: claim.capabilities, now: now, db: db)
+        guard !candidates.isEmpty else { return [] }
+        let ids = JSONWriter.array(candidates.map { String($0.0) })
+        try db.cachedStatement(sql: ClaimSQL.take).execute(arguments: [
+            request.workerID, now, expiry, TaskRow.millis(request.leaseDuration), ids,
+        ])
+        let taken = try TaskRow.fetchAll(db.cachedStatement(sql: ClaimSQL.tasksByIDs), arguments: [ids])
+        try db.cachedStatement(sql: ClaimSQL.logClaims).execute(arguments: [now, request.workerID, ids])
+        if request.strategy == .weightedRandom, let last = candidates.map(\.1).max() {
+            try db.cachedStatement(sql: SchedulingKey.advance).execute(arguments: [last])
+        }
+        // In the strategy's order, which the statement does not keep.
+        let rank = Dictionary(candidates.enumerated().map { ($1.0, $0) }, uniquingKeysWith: min)
+        return taken.sorted { rank[$0.id, default: 0] < rank[$1.id, default: 0] }.map { task in
+            Lease(task: task, id: LeaseID(taskID: task.id, token: task.leaseToken!), expiresAt: TaskRow.date(expiry)!)
         }
     }
 
@@ -105,5 +96,20 @@ enum SchedulingKey {
     static func make(priority: Int, virtualTime: Double) -> Double {
         let uniform = Double.random(in: Double.leastNonzeroMagnitude..<1)
         return virtualTime - log(uniform) / Double(max(1, priority))
+    }
+}
+
+/// A validated claim request, with its capabilities deduplicated and sorted.
+struct PreparedClaim: Sendable {
+    let request: ClaimRequest
+    let capabilities: [String]
+    /// The capabilities as the registry stores them.
+    let capabilitiesJSON: String
+
+    init(_ request: ClaimRequest) throws(QueueError) {
+        try request.validate()
+        self.request = request
+        capabilities = Array(Set(request.capabilities)).sorted()
+        capabilitiesJSON = JSONWriter.array(capabilities.map(JSONWriter.quoted))
     }
 }

@@ -18,33 +18,35 @@ extension SQLiteStore {
         -> EnqueueResult
     {
         if let key = task.idempotencyKey,
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: StoreSQL.taskByIdempotencyKey),
-                arguments: [key]
+            let existing = try TaskRow.fetchOne(
+                db.cachedStatement(sql: StoreSQL.taskByIdempotencyKey), arguments: [key]
             )
         {
-            return EnqueueResult(task: TaskRow.decode(row), created: false)
+            return EnqueueResult(task: existing, created: false)
         }
         let runAfter =
             if let date = task.runAfter { TaskRow.millis(date) } else if let delay = task.delay {
                 now + TaskRow.millis(delay)
             } else { now }
-        let row = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    INSERT INTO tasks (type, payload, status, priority, max_attempts, idempotency_key,
-                                       created_at, run_after, timeout_ms, sched_key)
-                    VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
-                    RETURNING \(TaskRow.columns)
-                    """
-            ),
-            arguments: [
-                task.type, task.payload.text, task.priority, task.maxAttempts, task.idempotencyKey, now,
-                runAfter, task.timeout.map(TaskRow.millis),
-                SchedulingKey.make(priority: task.priority, virtualTime: virtualTime),
-            ]
-        )!
-        let stored = TaskRow.decode(row)
+        let timeoutMillis = task.timeout.map(TaskRow.millis)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO tasks (type, payload, status, priority, max_attempts, idempotency_key,
+                                   created_at, run_after, timeout_ms, sched_key)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            task.type, task.payload.text, task.priority, task.maxAttempts, task.idempotencyKey, now, runAfter,
+            timeoutMillis, SchedulingKey.make(priority: task.priority, virtualTime: virtualTime),
+        ])
+        // The row as stored, built here rather than read back (it costs a third of an insert).
+        let stored = QueueTask(
+            id: db.lastInsertedRowID, type: task.type, payload: task.payload, status: .queued,
+            priority: task.priority, attempts: 0, maxAttempts: task.maxAttempts, idempotencyKey: task.idempotencyKey,
+            createdAt: TaskRow.date(now)!, runAfter: TaskRow.date(runAfter)!, claimedBy: nil, claimedAt: nil,
+            leaseExpiresAt: nil, completedAt: nil, lastError: nil, result: nil, leaseToken: nil,
+            cancelRequested: false, timeout: timeoutMillis.map { .milliseconds($0) }
+        )
         try appendLog(taskID: stored.id, event: .enqueued, at: now, db: db)
         return EnqueueResult(task: stored, created: true)
     }

@@ -26,19 +26,8 @@ extension SQLiteStore {
     }
 
     public func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask {
-        let limit = configuration.validation.maxPayloadBytes
-        if let result, result.byteCount > limit {
-            throw QueueError(.payloadTooLarge, "The result is \(result.byteCount) bytes; the limit is \(limit).")
-        }
-        return try await write { [self] db in
-            let now = nowMillis
-            let holder = try Self.holder(of: lease, db: db)
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: LeaseSQL.complete), arguments: [now, result?.text, lease.taskID]
-            )!
-            try Self.appendLog(taskID: lease.taskID, event: .completed, at: now, workerID: holder.claimedBy, db: db)
-            return TaskRow.decode(row)
-        }
+        try validateResult(result)
+        return try await write { [self] db in try Self.complete(lease, result: result, now: nowMillis, db: db) }
     }
 
     public func fail(
@@ -46,64 +35,42 @@ extension SQLiteStore {
     ) async throws(QueueError)
         -> QueueTask
     {
-        let message = String(error.prefix(8192))
-        return try await write { [self] db in
-            let now = nowMillis
-            let task = try Self.holder(of: lease, db: db)
-            let outcome: String
-            if task.cancelRequested {
-                try Self.finish(lease.taskID, as: .cancelled, error: message, now: now, db: db)
-                try Self.appendLog(
-                    taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
-                    message: "stopped by its worker: \(message)", db: db
-                )
-                return try Self.fetchTask(id: lease.taskID, db: db)
-            } else if let retryDelay, retryable, task.attempts < task.maxAttempts {
-                let runAfter = now + TaskRow.millis(retryDelay)
-                try Self.requeue(task, runAfter: runAfter, attempts: task.attempts, error: message, db: db)
-                outcome = "retry at \(RFC3339.string(from: TaskRow.date(runAfter)!))"
-            } else {
-                try Self.finish(lease.taskID, as: .dead, error: message, now: now, db: db)
-                outcome =
-                    !retryable
-                    ? "dead: not retryable"
-                    : retryDelay == nil ? "dead: the retry policy does not retry" : "dead: out of attempts"
-            }
-            try Self.appendLog(
-                taskID: lease.taskID, event: .failed, at: now, workerID: task.claimedBy,
-                message: "\(outcome); \(message)", db: db
-            )
-            return try Self.fetchTask(id: lease.taskID, db: db)
+        try await write { [self] db in
+            try Self.fail(lease, error: error, retryable: retryable, retryDelay: retryDelay, now: nowMillis, db: db)
         }
     }
 
     public func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {
+        try await write { [self] db in try Self.release(lease, now: nowMillis, db: db) }
+    }
+
+    public func settle(
+        _ settlements: [Settlement], thenClaim request: ClaimRequest?
+    ) async throws(QueueError) -> SettleResult {
+        let claim = try request.map { request throws(QueueError) in try PreparedClaim(request) }
+        let checked = settlements.map { settlement -> Result<Settlement, QueueError> in
+            guard case .completed(let result) = settlement.outcome else { return .success(settlement) }
+            do throws(QueueError) {
+                try validateResult(result)
+                return .success(settlement)
+            } catch {
+                return .failure(error)
+            }
+        }
         return try await write { [self] db in
             let now = nowMillis
-            let task = try Self.holder(of: lease, db: db)
-            if task.cancelRequested {
-                try Self.finish(lease.taskID, as: .cancelled, error: "Cancelled while running.", now: now, db: db)
-                try Self.appendLog(
-                    taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
-                    message: "its worker shut down after cancellation was asked for", db: db
-                )
-                return try Self.fetchTask(id: lease.taskID, db: db)
-            }
-            try Self.requeue(task, runAfter: now, attempts: max(0, task.attempts - 1), error: task.lastError, db: db)
-            try Self.appendLog(
-                taskID: lease.taskID, event: .released, at: now, workerID: task.claimedBy,
-                message: "handed back at shutdown; the attempt is not spent", db: db
-            )
-            return try Self.fetchTask(id: lease.taskID, db: db)
+            let outcomes = try Self.settle(checked, now: now, db: db)
+            let leases = try claim.map { try Self.claim($0, now: now, db: db) } ?? []
+            return SettleResult(outcomes: outcomes, leases: leases)
         }
     }
 
     public func requeueExpired(limit: Int) async throws(QueueError) -> Int {
         return try await write { [self] db in
             let now = nowMillis
-            let expired = try Row.fetchAll(
+            let expired = try TaskRow.fetchAll(
                 db.cachedStatement(sql: LeaseSQL.expired), arguments: [now, max(1, limit)]
-            ).map(TaskRow.decode)
+            )
             for task in expired {
                 let error = "The lease of worker \(task.claimedBy ?? "?") expired."
                 let outcome: String
@@ -125,15 +92,159 @@ extension SQLiteStore {
         }
     }
 
+    /// Refuses a result larger than the payload limit.
+    private func validateResult(_ result: RawJSON?) throws(QueueError) {
+        let limit = configuration.validation.maxPayloadBytes
+        if let result, result.byteCount > limit {
+            throw QueueError(.payloadTooLarge, "The result is \(result.byteCount) bytes; the limit is \(limit).")
+        }
+    }
+
+    /// Settles in order; the completions share one statement when every lease appears once.
+    /// A settlement refused for its lease changes nothing, and its neighbours go on.
+    private static func settle(
+        _ settlements: [Result<Settlement, QueueError>], now: Int64, db: Database
+    ) throws -> [Result<QueueTask, QueueError>] {
+        var outcomes = [Result<QueueTask, QueueError>?](repeating: nil, count: settlements.count)
+        let leases = settlements.compactMap { try? $0.get().lease }
+        if Set(leases).count == leases.count {
+            let completions = settlements.enumerated().compactMap { index, item -> (Int, LeaseID, RawJSON?)? in
+                guard case .success(let settlement) = item, case .completed(let result) = settlement.outcome
+                else { return nil }
+                return (index, settlement.lease, result)
+            }
+            let completed = try complete(completions.map { ($0.1, $0.2) }, now: now, db: db)
+            for (index, lease, _) in completions {
+                outcomes[index] = try completed[lease.taskID].map { .success($0) } ?? .failure(leaseLost(lease, db: db))
+            }
+        }
+        for (index, item) in settlements.enumerated() where outcomes[index] == nil {
+            do {
+                outcomes[index] = .success(try settle(try item.get(), now: now, db: db))
+            } catch let error as QueueError where error.code != .storage && error.code != .busy {
+                outcomes[index] = .failure(error)
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// Completes the tasks whose lease is current, in one statement, and logs them.
+    /// - Returns: the completed tasks by id.
+    private static func complete(
+        _ completions: [(LeaseID, RawJSON?)], now: Int64, db: Database
+    ) throws -> [Int64: QueueTask] {
+        guard !completions.isEmpty else { return [:] }
+        let leases = JSONWriter.array(completions.map { lease, _ in "[\(lease.taskID),\(lease.token)]" })
+        let held = try TaskRow.fetchAll(db.cachedStatement(sql: LeaseSQL.holders), arguments: [leases])
+        guard !held.isEmpty else { return [:] }
+        let results = Dictionary(completions.map { ($0.0.taskID, $0.1) }, uniquingKeysWith: { first, _ in first })
+        let rows = held.map { task in
+            let result = results[task.id] ?? nil
+            return "[\(task.id),\(result.map { JSONWriter.quoted($0.text) } ?? "null")]"
+        }
+        try db.cachedStatement(sql: LeaseSQL.completeAll).execute(arguments: [now, JSONWriter.array(rows)])
+        let ids = JSONWriter.array(held.map { String($0.id) })
+        try db.cachedStatement(sql: LeaseSQL.logCompletions).execute(arguments: [now, ids])
+        // The rows as they are now, built here rather than read back.
+        return Dictionary(
+            held.map { task in
+                var task = task
+                task.status = .completed
+                task.completedAt = TaskRow.date(now)
+                task.result = results[task.id] ?? nil
+                task.leaseToken = nil
+                task.leaseExpiresAt = nil
+                return (task.id, task)
+            },
+            uniquingKeysWith: { first, _ in first }
+        )
+    }
+
+    private static func settle(_ settlement: Settlement, now: Int64, db: Database) throws -> QueueTask {
+        switch settlement.outcome {
+        case .completed(let result):
+            try complete(settlement.lease, result: result, now: now, db: db)
+        case .failed(let error, let retryable, let retryDelay):
+            try fail(settlement.lease, error: error, retryable: retryable, retryDelay: retryDelay, now: now, db: db)
+        case .released:
+            try release(settlement.lease, now: now, db: db)
+        }
+    }
+
+    /// Completes the task while the lease is current; one statement checks and changes it.
+    private static func complete(_ lease: LeaseID, result: RawJSON?, now: Int64, db: Database) throws -> QueueTask {
+        guard
+            let task = try TaskRow.fetchOne(
+                db.cachedStatement(sql: LeaseSQL.complete), arguments: [now, result?.text, lease.taskID, lease.token]
+            )
+        else { throw try leaseLost(lease, db: db) }
+        try appendLog(taskID: lease.taskID, event: .completed, at: now, workerID: task.claimedBy, db: db)
+        return task
+    }
+
+    private static func fail(
+        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?, now: Int64, db: Database
+    ) throws -> QueueTask {
+        let message = String(error.prefix(8192))
+        let task = try holder(of: lease, db: db)
+        let outcome: String
+        if task.cancelRequested {
+            try finish(lease.taskID, as: .cancelled, error: message, now: now, db: db)
+            try appendLog(
+                taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
+                message: "stopped by its worker: \(message)", db: db
+            )
+            return try fetchTask(id: lease.taskID, db: db)
+        } else if let retryDelay, retryable, task.attempts < task.maxAttempts {
+            let runAfter = now + TaskRow.millis(retryDelay)
+            try requeue(task, runAfter: runAfter, attempts: task.attempts, error: message, db: db)
+            outcome = "retry at \(RFC3339.string(from: TaskRow.date(runAfter)!))"
+        } else {
+            try finish(lease.taskID, as: .dead, error: message, now: now, db: db)
+            outcome =
+                !retryable
+                ? "dead: not retryable"
+                : retryDelay == nil ? "dead: the retry policy does not retry" : "dead: out of attempts"
+        }
+        try appendLog(
+            taskID: lease.taskID, event: .failed, at: now, workerID: task.claimedBy,
+            message: "\(outcome); \(message)", db: db
+        )
+        return try fetchTask(id: lease.taskID, db: db)
+    }
+
+    private static func release(_ lease: LeaseID, now: Int64, db: Database) throws -> QueueTask {
+        let task = try holder(of: lease, db: db)
+        if task.cancelRequested {
+            try finish(lease.taskID, as: .cancelled, error: "Cancelled while running.", now: now, db: db)
+            try appendLog(
+                taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
+                message: "its worker shut down after cancellation was asked for", db: db
+            )
+            return try fetchTask(id: lease.taskID, db: db)
+        }
+        try requeue(task, runAfter: now, attempts: max(0, task.attempts - 1), error: task.lastError, db: db)
+        try appendLog(
+            taskID: lease.taskID, event: .released, at: now, workerID: task.claimedBy,
+            message: "handed back at shutdown; the attempt is not spent", db: db
+        )
+        return try fetchTask(id: lease.taskID, db: db)
+    }
+
     /// The running task this lease holds, or `leaseLost` / `notFound`.
     private static func holder(of lease: LeaseID, db: Database) throws -> QueueTask {
-        if let row = try Row.fetchOne(
+        if let task = try TaskRow.fetchOne(
             db.cachedStatement(sql: LeaseSQL.holder), arguments: [lease.taskID, lease.token]
         ) {
-            return TaskRow.decode(row)
+            return task
         }
+        throw try leaseLost(lease, db: db)
+    }
+
+    /// The error for a lease that is not current: `leaseLost`, or `notFound` for an unknown task.
+    private static func leaseLost(_ lease: LeaseID, db: Database) throws -> QueueError {
         let task = try fetchTask(id: lease.taskID, db: db)
-        throw QueueError(
+        return QueueError(
             .leaseLost, "The lease on task \(lease.taskID) is no longer held (the task is \(task.status)).")
     }
 
@@ -164,8 +275,26 @@ enum LeaseSQL {
     static let complete = """
         UPDATE tasks SET status = 'completed', completed_at = ?, result = ?, lease_token = NULL,
                          lease_expires_at = NULL
-        WHERE id = ?
+        WHERE id = ? AND lease_token = ? AND status = 'running'
         RETURNING \(TaskRow.columns)
+        """
+    /// The running tasks of a JSON array of `[id, token]` whose token is current.
+    static let holders = """
+        SELECT \(TaskRow.qualifiedColumns) FROM json_each(?) AS lease CROSS JOIN tasks
+        WHERE tasks.id = lease.value ->> 0 AND tasks.lease_token = lease.value ->> 1 AND tasks.status = 'running'
+        """
+    /// Completes the tasks of a JSON array of `[id, result]` (their holders, just checked).
+    /// Arguments: now, the array.
+    static let completeAll = """
+        UPDATE tasks SET status = 'completed', completed_at = ?1, result = done.done_result, lease_token = NULL,
+                         lease_expires_at = NULL
+        FROM (SELECT value ->> 0 AS done_id, value ->> 1 AS done_result FROM json_each(?2)) AS done
+        WHERE tasks.id = done.done_id
+        """
+    /// A `completed` history row for each task of a JSON array of ids. Arguments: now, the ids.
+    static let logCompletions = """
+        INSERT INTO task_logs (task_id, event, at, worker_id)
+        SELECT id, 'completed', ?1, claimed_by FROM tasks WHERE id IN (SELECT value FROM json_each(?2))
         """
     static let finish = """
         UPDATE tasks SET status = ?, completed_at = ?, last_error = ?, lease_token = NULL, lease_expires_at = NULL

@@ -9,15 +9,10 @@ extension SQLiteStore {
 
     /// The task with this id, or `notFound`.
     static func fetchTask(id: Int64, db: Database) throws -> QueueTask {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: StoreSQL.taskByID),
-                arguments: [id]
-            )
-        else {
+        guard let task = try TaskRow.fetchOne(db.cachedStatement(sql: StoreSQL.taskByID), arguments: [id]) else {
             throw QueueError(.notFound, "No task has the id \(id).")
         }
-        return TaskRow.decode(row)
+        return task
     }
 
     public func tasks(matching filter: TaskFilter, page: PageRequest) async throws(QueueError) -> TaskPage {
@@ -28,7 +23,7 @@ extension SQLiteStore {
         let (sql, arguments) = Self.listQuery(filter, page, indexedFields: indexedPayloadFields)
         let limit = page.limit
         return try await read { db in
-            let tasks = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(TaskRow.decode)
+            let tasks = try TaskRow.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
             guard tasks.count > limit else { return TaskPage(tasks: tasks, nextCursor: nil) }
             let shown = Array(tasks.prefix(limit))
             return TaskPage(tasks: shown, nextCursor: PageCursor(lastID: shown[limit - 1].id))

@@ -11,6 +11,11 @@ enum TaskRow {
         lease_token, cancel_requested, timeout_ms, lease_ms
         """
 
+    /// ``columns``, each prefixed with `tasks.` for queries that join other tables.
+    static let qualifiedColumns = columns.split(separator: ",").map {
+        "tasks." + $0.trimmingCharacters(in: .whitespacesAndNewlines)
+    }.joined(separator: ", ")
+
     /// The task in a row selected with ``columns``.
     static func decode(_ row: Row) -> QueueTask {
         QueueTask(
@@ -35,6 +40,22 @@ enum TaskRow {
             timeout: (row[18] as Int64?).map { .milliseconds($0) },
             leaseDuration: (row[19] as Int64?).map { .milliseconds($0) }
         )
+    }
+
+    /// The first task `statement` returns, decoded in place rather than from a copied row;
+    /// the statement runs to its end (an `UPDATE … RETURNING` changes every row it names).
+    static func fetchOne(_ statement: Statement, arguments: StatementArguments) throws -> QueueTask? {
+        var first: QueueTask?
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try rows.next() {
+            if first == nil { first = decode(row) }
+        }
+        return first
+    }
+
+    /// Every task `statement` returns, decoded in place.
+    static func fetchAll(_ statement: Statement, arguments: StatementArguments) throws -> [QueueTask] {
+        try Array(Row.fetchCursor(statement, arguments: arguments).map(decode))
     }
 
     /// Milliseconds since 1970 as a date.

@@ -55,6 +55,12 @@ struct DatabaseTests {
             (ClaimSQL.nextReady(typeCount: 2), ["a", "b"]),
             (LeaseSQL.holder, [1, 1]),
             (LeaseSQL.expired, [0, 10]),
+            (LeaseSQL.holders, ["[[1,2],[3,4]]"]),
+            (LeaseSQL.completeAll, [0, "[[1,null],[3,\"{}\"]]"]),
+            (LeaseSQL.logCompletions, [0, "[1,3]"]),
+            (ClaimSQL.take, ["w", 0, 1, 2, "[1,3]"]),
+            (ClaimSQL.tasksByIDs, ["[1,3]"]),
+            (ClaimSQL.logClaims, [0, "w", "[1,3]"]),
         ]
         for strategy in SchedulingStrategy.allCases {
             statements.append((ClaimSQL.namedTypes(strategy, typeCount: 2), [0, 5, "a", "b"]))

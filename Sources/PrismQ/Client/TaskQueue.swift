@@ -152,6 +152,26 @@ public struct TaskQueue: Sendable {
         return task
     }
 
+    /// Records finished leases and claims more in one round (see
+    /// ``QueueStore/settle(_:thenClaim:)``).
+    public func settle(
+        _ settlements: [Settlement], thenClaim request: ClaimRequest?
+    ) async throws(QueueError)
+        -> SettleResult
+    {
+        let result = try await store.settle(settlements, thenClaim: request)
+        for (settlement, outcome) in zip(settlements, result.outcomes) {
+            guard case .success(let task) = outcome else { continue }
+            if case .failed = settlement.outcome {
+                QueueMetrics.finished(task, attemptFailed: true)
+            } else {
+                QueueMetrics.finished(task, attemptFailed: false)
+            }
+        }
+        QueueMetrics.claimed(result.leases)
+        return result
+    }
+
     /// Hands a task back without spending the attempt (see ``QueueStore/release(_:)``).
     @discardableResult
     public func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {

@@ -93,6 +93,14 @@ public protocol QueueStore: Sendable {
     /// - Throws: `leaseLost` when the token is not current.
     func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask
 
+    /// Records each settlement's outcome, then claims as `request` asks (when given), in one
+    /// transaction where the store can: a busy worker's steady state is one write per round,
+    /// however many tasks it finishes and starts.
+    ///
+    /// - Returns: each settlement's task afterwards or its own error, and the new leases.
+    /// - Throws: only when nothing changed (`invalidArgument` for the request, `busy`, `storage`).
+    func settle(_ settlements: [Settlement], thenClaim request: ClaimRequest?) async throws(QueueError) -> SettleResult
+
     /// Returns tasks whose lease ran out to `queued` (or `dead` when out of attempts, or
     /// `cancelled` when cancellation was asked for), at most `limit` at once.
     ///
@@ -115,6 +123,32 @@ public protocol QueueStore: Sendable {
 }
 
 extension QueueStore {
+    /// Settles one lease at a time, then claims: for stores that cannot share a transaction.
+    public func settle(
+        _ settlements: [Settlement], thenClaim request: ClaimRequest?
+    ) async throws(QueueError) -> SettleResult {
+        try request?.validate()
+        var outcomes: [Result<QueueTask, QueueError>] = []
+        for settlement in settlements {
+            do throws(QueueError) {
+                let lease = settlement.lease
+                switch settlement.outcome {
+                case .completed(let result):
+                    outcomes.append(.success(try await complete(lease, result: result)))
+                case .failed(let error, let retryable, let retryDelay):
+                    outcomes.append(
+                        .success(try await fail(lease, error: error, retryable: retryable, retryDelay: retryDelay)))
+                case .released:
+                    outcomes.append(.success(try await release(lease)))
+                }
+            } catch  where error.code == .leaseLost || error.code == .notFound || error.code == .payloadTooLarge {
+                outcomes.append(.failure(error))
+            }
+        }
+        guard let request else { return SettleResult(outcomes: outcomes, leases: []) }
+        return SettleResult(outcomes: outcomes, leases: try await claim(request))
+    }
+
     /// Renews one lease.
     ///
     /// - Returns: the new expiry and whether cancellation was asked for.

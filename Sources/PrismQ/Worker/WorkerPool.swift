@@ -33,11 +33,20 @@ public final class WorkerPool: Service, Sendable {
         var stopReason: StopReason?
     }
 
+    /// A finished handler's outcome, waiting for the next round's write.
+    struct Unsettled: Sendable {
+        var settlement: Settlement
+        /// Rounds whose write failed with this outcome in it.
+        var failedWrites = 0
+    }
+
     private struct State: Sendable {
         var handlers: [String: Handler] = [:]
         var fallback: Handler?
         var strategy: SchedulingStrategy
+        /// Claimed tasks whose outcome is not yet recorded (running or unsettled).
         var running: [LeaseID: Running] = [:]
+        var unsettled: [Unsettled] = []
         var stopping = false
     }
 
@@ -48,6 +57,8 @@ public final class WorkerPool: Service, Sendable {
     private let logger: Logger
     private let state: Mutex<State>
     private let wakeup = WakeupSignal()
+    private let stopSignal = WakeupSignal()
+    private let settled = WakeupSignal()
     private let backgroundStop = WakeupSignal()
 
     /// A pool over `queue`. Register handlers before running it.
@@ -105,6 +116,7 @@ public final class WorkerPool: Service, Sendable {
     public func stop() {
         state.withLock { $0.stopping = true }
         wakeup.notify()
+        stopSignal.notify()
     }
 
     /// Claims and runs tasks until graceful shutdown, ``stop()`` or cancellation.
@@ -133,11 +145,13 @@ public final class WorkerPool: Service, Sendable {
             Task { await sweep(every: interval) }
         }
         await withGracefulShutdownHandler {
-            await claimLoop(capabilities: hasFallback ? [] : capabilities)
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.workLoop(capabilities: hasFallback ? [] : capabilities) }
+                group.addTask { await self.enforceGracePeriod() }
+            }
         } onGracefulShutdown: {
             self.stop()
         }
-        await drain()
         backgroundStop.notify()
         renewer.cancel()
         sweeper?.cancel()
@@ -151,40 +165,66 @@ public final class WorkerPool: Service, Sendable {
         state.withLock { $0.stopping } || Task.isCancelled
     }
 
-    // MARK: Claiming
+    // MARK: The work loop
 
-    private func claimLoop(capabilities: [String]) async {
+    /// Each round records the outcomes of finished handlers and claims tasks for the free
+    /// slots in one store call (one transaction in SQLite), then starts the claimed handlers.
+    /// Stops claiming when the pool stops; returns once every claimed task is settled.
+    private func workLoop(capabilities: [String]) async {
         var idle = configuration.idlePoll.lowerBound
         var errorBackoff = Duration.milliseconds(50)
-        while !isStopping {
-            let free = configuration.concurrency - runningCount
-            guard free > 0 else {
-                _ = await wakeup.wait(timeout: configuration.idlePoll.upperBound)
+        while true {
+            // Handlers that finished together settle together: let the others that are ready
+            // run first, so that one write carries all their outcomes.
+            await Task.yield()
+            let (batch, free, stopping, holding) = state.withLock { state in
+                defer { state.unsettled.removeAll() }
+                let busy = state.running.count - state.unsettled.count
+                return (state.unsettled, configuration.concurrency - busy, state.stopping, !state.running.isEmpty)
+            }
+            let claiming = stopping || Task.isCancelled ? 0 : free
+            if batch.isEmpty && claiming == 0 {
+                guard holding else { return }
+                await waitForWakeup(timeout: stopping ? .milliseconds(20) : configuration.idlePoll.upperBound)
                 continue
             }
             do {
-                let request = ClaimRequest(
-                    workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
-                    leaseDuration: configuration.leaseDuration, maxTasks: free
-                )
-                let leases = try await queue.claim(request)
+                let request =
+                    claiming == 0
+                    ? nil
+                    : ClaimRequest(
+                        workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
+                        leaseDuration: configuration.leaseDuration, maxTasks: claiming
+                    )
+                let result = try await queue.settle(batch.map(\.settlement), thenClaim: request)
                 errorBackoff = .milliseconds(50)
-                if !leases.isEmpty {
-                    leases.forEach(start)
+                apply(result.outcomes, of: batch)
+                result.leases.forEach(start)
+                if !result.leases.isEmpty || claiming == 0 {
                     idle = configuration.idlePoll.lowerBound
-                    continue
+                    if result.leases.count == claiming { continue }
                 }
                 idle = try await sleepUntilWork(capabilities: capabilities, idle: idle)
             } catch {
-                logger.warning("Claim failed; backing off", metadata: ["prismq.error": "\(error)"])
-                _ = await wakeup.wait(timeout: errorBackoff)
+                retryLater(batch, after: error)
+                await waitForWakeup(timeout: errorBackoff)
                 errorBackoff = min(errorBackoff * 2, .seconds(5))
             }
         }
     }
 
-    /// Sleeps (without writing) until a task may be ready: woken by an enqueue in this process
-    /// or a freed slot, or when the next delayed task is due, or after the idle poll interval.
+    /// Waits for a wake-up; a cancelled pool still waits (its handlers are finishing).
+    private func waitForWakeup(timeout: Duration) async {
+        if Task.isCancelled {
+            _ = await Task.detached { await self.wakeup.wait(timeout: timeout) }.value
+        } else {
+            _ = await wakeup.wait(timeout: timeout)
+        }
+    }
+
+    /// Sleeps (without writing) until a task may be ready or a handler finished: woken by an
+    /// enqueue in this process or a finished handler, or when the next delayed task is due,
+    /// or after the idle poll interval.
     /// - Returns: the next idle interval.
     private func sleepUntilWork(capabilities: [String], idle: Duration) async throws -> Duration {
         var idle = idle
@@ -196,6 +236,53 @@ public final class WorkerPool: Service, Sendable {
             if await wakeup.wait(timeout: sleep) { return configuration.idlePoll.lowerBound }
         }
         return idle
+    }
+
+    /// Takes in a round's outcomes: settled tasks leave the pool; a result too large to store
+    /// fails its task for good in the next round instead.
+    private func apply(_ outcomes: [Result<QueueTask, QueueError>], of batch: [Unsettled]) {
+        var retry: [Unsettled] = []
+        for (item, outcome) in zip(batch, outcomes) {
+            let lease = item.settlement.lease
+            if case .failure(let error) = outcome {
+                if error.code == .payloadTooLarge {
+                    let message = "The handler's result is too large to store: \(error)"
+                    retry.append(
+                        Unsettled(
+                            settlement: Settlement(lease, .failed(error: message, retryable: false, retryDelay: nil))))
+                    continue
+                }
+                logger.info(
+                    "The outcome was not recorded",
+                    metadata: ["prismq.task.id": "\(lease.taskID)", "prismq.error": "\(error)"]
+                )
+            }
+            state.withLock { _ = $0.running.removeValue(forKey: lease) }
+        }
+        if !retry.isEmpty { state.withLock { $0.unsettled.append(contentsOf: retry) } }
+        settled.notify()
+    }
+
+    /// Keeps a failed round's outcomes for the next round (their leases are still renewed),
+    /// giving up on one after 8 failed writes: its lease then expires and the task runs again.
+    private func retryLater(_ batch: [Unsettled], after error: any Error) {
+        logger.warning("Could not record outcomes or claim; retrying", metadata: ["prismq.error": "\(error)"])
+        var kept: [Unsettled] = []
+        for var item in batch {
+            item.failedWrites += 1
+            if item.failedWrites < 8 {
+                kept.append(item)
+            } else {
+                let lease = item.settlement.lease
+                logger.error(
+                    "Gave up recording the outcome; the lease will expire",
+                    metadata: ["prismq.task.id": "\(lease.taskID)", "prismq.error": "\(error)"]
+                )
+                state.withLock { _ = $0.running.removeValue(forKey: lease) }
+            }
+        }
+        state.withLock { $0.unsettled.insert(contentsOf: kept, at: 0) }
+        settled.notify()
     }
 
     // MARK: Running handlers
@@ -214,7 +301,7 @@ public final class WorkerPool: Service, Sendable {
         state.withLock { $0.running[lease.id]?.finisher = finisher }
     }
 
-    /// Waits for a handler (under its timeout) and records the outcome with the store.
+    /// Waits for a handler (under its timeout) and hands its outcome to the work loop.
     private func finish(_ lease: Lease, work: Task<RawJSON?, any Error>) async {
         let watchdog = lease.task.timeout.map { timeout in
             Task {
@@ -222,80 +309,46 @@ public final class WorkerPool: Service, Sendable {
                 self.stopHandler(lease.id, because: .timedOut)
             }
         }
-        let outcome = await work.result
+        let result = await work.result
         watchdog?.cancel()
-        let reason = state.withLock { $0.running[lease.id]?.stopReason }
-        await recordWithRetries(outcome, of: lease, stoppedBecause: reason)
-        state.withLock { _ = $0.running.removeValue(forKey: lease.id) }
+        let (held, reason) = state.withLock { ($0.running[lease.id] != nil, $0.running[lease.id]?.stopReason) }
+        // A task handed back by the grace period is no longer the pool's.
+        let outcome = held ? outcome(of: result, lease: lease, stoppedBecause: reason) : nil
+        state.withLock { state in
+            guard state.running[lease.id] != nil else { return }
+            if let outcome {
+                state.unsettled.append(Unsettled(settlement: Settlement(lease.id, outcome)))
+            } else {
+                state.running.removeValue(forKey: lease.id)
+            }
+        }
+        settled.notify()
         wakeup.notify()
     }
 
-    /// Records an outcome, retrying while the database is busy or failing (the lease is still
-    /// renewed meanwhile). A result too large to store fails the task for good.
-    private func recordWithRetries(
-        _ outcome: Result<RawJSON?, any Error>, of lease: Lease, stoppedBecause reason: StopReason?
-    ) async {
-        var outcome = outcome
-        var reason = reason
-        var delay = Duration.milliseconds(20)
-        for attempt in 1...8 {
-            do {
-                try await record(outcome, of: lease, stoppedBecause: reason)
-                return
-            } catch let error where error.code == .payloadTooLarge {
-                outcome = .failure(TaskFailure.permanent("The handler's result is too large to store: \(error)"))
-                reason = nil
-            } catch let error where error.code == .busy || error.code == .storage {
-                let metadata: Logger.Metadata = [
-                    "prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)", "prismq.try": "\(attempt)",
-                ]
-                guard attempt < 8 else {
-                    logger.error("Gave up recording the outcome; the lease will expire", metadata: metadata)
-                    return
-                }
-                logger.warning("Could not record the outcome of a task; retrying", metadata: metadata)
-                let pause = delay
-                await Task.detached { try? await Task.sleep(for: pause) }.value
-                delay *= 2
-            } catch {
-                logger.info(
-                    "The outcome was not recorded",
-                    metadata: ["prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)"]
-                )
-                return
-            }
-        }
-    }
-
-    private func record(
-        _ outcome: Result<RawJSON?, any Error>, of lease: Lease, stoppedBecause reason: StopReason?
-    )
-        async throws(QueueError)
-    {
-        let store = queue
+    /// What to record for a handler's result; `nil` when its lease was lost (nothing to record).
+    private func outcome(
+        of result: Result<RawJSON?, any Error>, lease: Lease, stoppedBecause reason: StopReason?
+    ) -> TaskOutcome? {
         if reason == .leaseLost {
             logger.info("Lease lost; the outcome is dropped", metadata: ["prismq.task.id": "\(lease.id.taskID)"])
-            return
+            return nil
         }
-        switch outcome {
-        case .success(let result):
-            _ = try await store.complete(lease.id, result: result)
+        switch result {
+        case .success(let value):
+            return .completed(result: value)
         case .failure(let error):
             switch reason {
             case .shutdown:
-                _ = try await store.release(lease.id)
+                return .released
             case .cancelRequested:
-                _ = try await store.fail(lease.id, error: "Cancelled while running.", retryable: false, retryDelay: nil)
+                return .failed(error: "Cancelled while running.", retryable: false, retryDelay: nil)
             case .timedOut:
                 let timeout = lease.task.timeout.map { "\($0)" } ?? "?"
-                _ = try await store.fail(
-                    lease.id, error: "Timed out after \(timeout).", retryable: true, retryDelay: retryDelay(lease)
-                )
+                return .failed(error: "Timed out after \(timeout).", retryable: true, retryDelay: retryDelay(lease))
             case .leaseLost, nil:
                 let failure = error as? TaskFailure ?? TaskFailure("\(type(of: error)): \(error)")
-                _ = try await store.fail(
-                    lease.id, error: failure.message, retryable: failure.retryable, retryDelay: retryDelay(lease)
-                )
+                return .failed(error: failure.message, retryable: failure.retryable, retryDelay: retryDelay(lease))
             }
         }
     }
@@ -368,12 +421,16 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// Lets running handlers finish within the grace period, then stops the rest and hands
-    /// their tasks back.
-    private func drain() async {
+    /// Once the pool stops: lets running handlers finish within the grace period, then stops
+    /// the rest (the work loop hands their tasks back), and hands back itself the tasks of
+    /// handlers that ignore cancellation.
+    private func enforceGracePeriod() async {
+        while !isStopping {
+            _ = await stopSignal.wait(timeout: .seconds(3600))
+        }
         let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
         while runningCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
-            _ = await wakeup.wait(timeout: min(deadline - ContinuousClock.now, .milliseconds(100)))
+            _ = await settled.wait(timeout: min(deadline - ContinuousClock.now, .milliseconds(100)))
         }
         let remaining = state.withLock { Array($0.running.keys) }
         for lease in remaining {
@@ -383,10 +440,16 @@ public final class WorkerPool: Service, Sendable {
         // back here, and whatever they return later is refused by the fencing token.
         let stopDeadline = ContinuousClock.now + .seconds(2)
         while runningCount > 0, ContinuousClock.now < stopDeadline {
-            // A detached sleep, so that a cancelled pool still gives its handlers the time.
-            await Task.detached { try? await Task.sleep(for: .milliseconds(20)) }.value
+            // A detached wait, so that a cancelled pool still gives its handlers the time.
+            _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
         }
-        let stuck = state.withLock { $0.running.values.map(\.lease.id) }
+        let stuck = state.withLock { state -> [LeaseID] in
+            let unsettled = Set(state.unsettled.map(\.settlement.lease))
+            let stuck = state.running.keys.filter { !unsettled.contains($0) }
+            for lease in stuck { state.running.removeValue(forKey: lease) }
+            return stuck
+        }
+        wakeup.notify()
         for lease in stuck {
             _ = try? await Task.detached { try await self.queue.release(lease) }.value
         }

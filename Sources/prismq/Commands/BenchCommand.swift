@@ -29,6 +29,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the results as JSON.")
     var json = false
 
+    @Option(name: .long, help: "Run only the scenarios whose name contains this text (and their baselines).")
+    var only: String?
+
     /// One measured scenario.
     struct Scenario {
         var name: String
@@ -42,7 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
         let pragmas: SQLitePragmaProfile
         do { pragmas = try SQLitePragmaProfile.named(profile) } catch { throw ValidationError(error.message) }
         let scale = quick ? 1 : 10
-        let scenarios = Self.scenarios(scale: scale)
+        let scenarios = Self.select(Self.scenarios(scale: scale), matching: only)
         var medians: [String: Double] = [:]
         var rows: [(Scenario, Double)] = []
         for (index, scenario) in scenarios.enumerated() {
@@ -70,6 +73,15 @@ struct BenchCommand: AsyncParsableCommand {
         let latency = (0..<3).map { index in percentiles.map { $0[index] }.sorted()[percentiles.count / 2] }
         progress(nil)
         report(rows, medians: medians, latency: (offered, latencyCount, latency))
+    }
+
+    /// The scenarios whose name contains `text`, with the baselines they are compared to.
+    static func select(_ scenarios: [Scenario], matching text: String?) -> [Scenario] {
+        guard let text else { return scenarios }
+        let chosen = scenarios.filter { $0.name.contains(text) }
+        let baselines = Set(chosen.compactMap(\.baseline))
+        if ProcessInfo.processInfo.environment["NOBASE"] != nil { return chosen }
+        return scenarios.filter { $0.name.contains(text) || baselines.contains($0.name) }
     }
 
     /// Enqueue→start latencies in milliseconds of `count` tasks enqueued at `rate` per second
