@@ -14,6 +14,7 @@ public final class SQLiteStore: QueueStore {
 
     let pool: DatabasePool
     let groupCommit: GroupCommit
+    private let commitWatcher: CommitWatcher
     private let recorder: PoolStatisticsRecorder
     /// The payload fields with a generated column and an index in this database.
     let indexedPayloadFields: Set<String>
@@ -60,6 +61,7 @@ public final class SQLiteStore: QueueStore {
             throw QueueError.translating(error, path: path)
         }
         groupCommit = GroupCommit(pool: pool)
+        commitWatcher = CommitWatcher(path: path)
     }
 
     /// Makes the file's directory, and refuses a file nobody may write.
@@ -91,6 +93,12 @@ public final class SQLiteStore: QueueStore {
 
     private static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Calls `onCommit` within about a millisecond of each commit while commits keep coming
+    /// (within 50 ms once the file has been quiet): see ``CommitWatcher``.
+    public func watchCommits(_ onCommit: @escaping @Sendable () -> Void) -> CommitWatch? {
+        commitWatcher.subscribe(onCommit)
     }
 
     /// The connection pool's counters.

@@ -29,23 +29,28 @@ extension QueueAPI {
     }
 
     /// Claims, and while nothing is ready and time remains, sleeps until an enqueue through
-    /// this server wakes it, the next delayed task is due, or a short poll (other processes).
+    /// this server or a commit by another process wakes it, or the next delayed task is due.
     private func claimWaiting(_ claim: ClaimRequest, for wait: Duration) async throws -> [Lease] {
         let deadline = ContinuousClock.now + wait
         let signal = WakeupSignal()
         queue.wakeups.add(signal)
-        defer { queue.wakeups.remove(signal) }
+        let commits = queue.store.watchCommits { signal.notify() }
+        defer {
+            queue.wakeups.remove(signal)
+            commits?.cancel()
+        }
         while true {
             let leases = try await queue.claim(claim)
             if !leases.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return leases }
-            // Wait without writing: a cheap read every 50 ms (for other processes' enqueues), an
-            // enqueue through this server, or the next delayed task; claim again only then.
+            // Wait without writing, and claim again only once a task is ready: look at the ready
+            // set (a cheap read) after each wake-up, when the next delayed task is due, and
+            // every 250 ms whatever happens.
             while true {
                 let remaining = deadline - ContinuousClock.now
                 if remaining <= .zero || Task.isCancelled { return [] }
                 let untilReady = try await queue.store.timeUntilReady(capabilities: claim.capabilities)
                 if untilReady == .zero { break }
-                if await signal.wait(timeout: min(remaining, untilReady ?? remaining, .milliseconds(50))) { break }
+                _ = await signal.wait(timeout: min(remaining, untilReady ?? remaining, .milliseconds(250)))
             }
         }
     }

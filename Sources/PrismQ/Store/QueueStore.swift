@@ -112,6 +112,11 @@ public protocol QueueStore: Sendable {
     /// a worker whether to claim or to sleep.
     func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration?
 
+    /// Calls `onCommit` soon after a commit to the store by any connection, another
+    /// process's included, until the watch is cancelled: how an idle worker learns of a task
+    /// enqueued elsewhere without polling the tasks. `nil` when the store cannot tell.
+    func watchCommits(_ onCommit: @escaping @Sendable () -> Void) -> CommitWatch?
+
     /// Adds the worker to the registry, or marks it started again.
     func register(_ worker: WorkerRegistration) async throws(QueueError)
 
@@ -123,6 +128,11 @@ public protocol QueueStore: Sendable {
 }
 
 extension QueueStore {
+    /// No watch: workers of such a store find other processes' tasks by polling.
+    public func watchCommits(_ onCommit: @escaping @Sendable () -> Void) -> CommitWatch? {
+        nil
+    }
+
     /// Settles one lease at a time, then claims: for stores that cannot share a transaction.
     public func settle(
         _ settlements: [Settlement], thenClaim request: ClaimRequest?

@@ -137,7 +137,11 @@ public final class WorkerPool: Service, Sendable {
             )
         )
         queue.wakeups.add(wakeup)
-        defer { queue.wakeups.remove(wakeup) }
+        let commits = queue.store.watchCommits { [wakeup] in wakeup.notify() }
+        defer {
+            queue.wakeups.remove(wakeup)
+            commits?.cancel()
+        }
         logger.info("Worker pool started", metadata: ["prismq.capabilities": "\(capabilities)"])
 
         let renewer = Task { await renewLeases() }
@@ -222,9 +226,10 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// Sleeps (without writing) until a task may be ready or a handler finished: woken by an
-    /// enqueue in this process or a finished handler, or when the next delayed task is due,
-    /// or after the idle poll interval.
+    /// Sleeps (without writing) until a task is ready or a handler finished. It looks at the
+    /// ready set again when woken by an enqueue in this process or a commit in any (see
+    /// ``QueueStore/watchCommits(_:)``), when the next delayed task is due, or after the idle
+    /// poll interval.
     /// - Returns: the next idle interval.
     private func sleepUntilWork(capabilities: [String], idle: Duration) async throws -> Duration {
         var idle = idle
@@ -233,7 +238,9 @@ public final class WorkerPool: Service, Sendable {
             if untilReady == .zero { return configuration.idlePoll.lowerBound }
             let sleep = min(idle, untilReady ?? idle)
             idle = min(idle * 2, configuration.idlePoll.upperBound)
-            if await wakeup.wait(timeout: sleep) { return configuration.idlePoll.lowerBound }
+            if await wakeup.wait(timeout: sleep), state.withLock({ !$0.unsettled.isEmpty }) {
+                return configuration.idlePoll.lowerBound
+            }
         }
         return idle
     }

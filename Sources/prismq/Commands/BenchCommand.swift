@@ -80,7 +80,6 @@ struct BenchCommand: AsyncParsableCommand {
         guard let text else { return scenarios }
         let chosen = scenarios.filter { $0.name.contains(text) }
         let baselines = Set(chosen.compactMap(\.baseline))
-        if ProcessInfo.processInfo.environment["NOBASE"] != nil { return chosen }
         return scenarios.filter { $0.name.contains(text) || baselines.contains($0.name) }
     }
 
