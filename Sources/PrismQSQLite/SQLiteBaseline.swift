@@ -35,30 +35,82 @@ package enum SQLiteBaseline {
         }
     }
 
+    static let claim = """
+        UPDATE tasks SET status = 'running', attempts = attempts + 1
+        WHERE id = (SELECT id FROM tasks INDEXED BY tasks_ready_by_time
+                    WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1)
+        RETURNING id
+        """
+    static let complete = "UPDATE tasks SET status = 'completed', completed_at = ? WHERE id = ?"
+
     /// Claims and completes every queued task: a claim transaction and a complete transaction
     /// per task, through the FIFO index.
     package static func claimAndComplete(_ store: SQLiteStore) async throws -> Int {
         var done = 0
         while true {
             let id: Int64? = try await store.pool.write { db in
-                try Int64.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            UPDATE tasks SET status = 'running', attempts = attempts + 1
-                            WHERE id = (SELECT id FROM tasks INDEXED BY tasks_ready_by_time
-                                        WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1)
-                            RETURNING id
-                            """
-                    ),
-                    arguments: [Int64.max]
-                )
+                try Int64.fetchOne(db.cachedStatement(sql: claim), arguments: [Int64.max])
             }
             guard let id else { return done }
             try await store.pool.write { db in
-                try db.cachedStatement(sql: "UPDATE tasks SET status = 'completed', completed_at = ? WHERE id = ?")
-                    .execute(arguments: [Int64(Date().timeIntervalSince1970 * 1000), id])
+                try db.cachedStatement(sql: complete).execute(arguments: [millisNow(), id])
             }
             done += 1
         }
+    }
+
+    /// Claims and completes every queued task, each transaction completing the task the
+    /// previous one claimed and claiming the next.
+    package static func completeAndClaimNext(_ store: SQLiteStore) async throws -> Int {
+        var done = 0
+        var previous: Int64?
+        repeat {
+            let last = previous
+            previous = try await store.pool.write { db in
+                if let last { try db.cachedStatement(sql: complete).execute(arguments: [millisNow(), last]) }
+                return try Int64.fetchOne(db.cachedStatement(sql: claim), arguments: [Int64.max])
+            }
+            if last != nil { done += 1 }
+        } while previous != nil
+        return done
+    }
+
+    /// Fills the queue with `count` ready tasks spread over `types`, with random priorities
+    /// (0–9) and weighted-random keys, in transactions of 100,000 rows.
+    package static func fill(_ store: SQLiteStore, count: Int, types: [String]) async throws {
+        let typeList = JSONWriter.array(types.map(JSONWriter.quoted))
+        for start in stride(from: 0, to: count, by: 100_000) {
+            let size = min(100_000, count - start)
+            try await store.pool.write { db in
+                try db.execute(
+                    sql: """
+                        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                        INSERT INTO tasks (type, payload, status, priority, max_attempts, created_at, run_after, sched_key)
+                        SELECT json_extract(?2, '$[' || (i % json_array_length(?2)) || ']'), '{}', 'queued',
+                               abs(random() % 10), 3, 0, 0, (abs(random()) % 1000000) / 1000.0
+                        FROM n
+                        """,
+                    arguments: [size, typeList]
+                )
+            }
+        }
+    }
+
+    /// Makes every queued task ready now (the bench holds tasks back until its workers are up).
+    package static func makeQueuedReady(_ store: SQLiteStore) async throws {
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE tasks SET run_after = ? WHERE status = 'queued'", arguments: [millisNow()])
+        }
+    }
+
+    /// How many tasks have this status.
+    package static func count(_ store: SQLiteStore, status: String) async throws -> Int {
+        try await store.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM tasks WHERE status = ?", arguments: [status]) ?? 0
+        }
+    }
+
+    private static func millisNow() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000)
     }
 }

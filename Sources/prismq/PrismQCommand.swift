@@ -13,6 +13,7 @@ struct PrismQCommand: AsyncParsableCommand {
         subcommands: [
             EnqueueCommand.self, GetCommand.self, ListCommand.self, CancelCommand.self, RetryCommand.self,
             StatsCommand.self, WorkerCommand.self, WorkersCommand.self, ServeCommand.self, BenchCommand.self,
+            BenchWorkerCommand.self,
         ]
     )
 }

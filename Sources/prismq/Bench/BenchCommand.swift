@@ -1,0 +1,260 @@
+import ArgumentParser
+import Foundation
+import PrismQ
+import PrismQSQLite
+
+/// `prismq bench`: PrismQ's figures beside the raw-SQLite limit, measured in one run.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure PrismQ beside the raw-SQLite baseline on temporary databases.",
+        discussion: """
+            Sections: throughput (each PrismQ figure with its ratio to the raw-SQLite baseline \
+            of the same run), latency (enqueue→start, in process and across processes), \
+            claim-depth (claims/s at a small and a large queue, per strategy), profiles (the \
+            PRAGMA profiles side by side) and resources (idle worker CPU, server memory). \
+            Every figure is the median of --runs runs, each scenario on a fresh temporary \
+            database. --quick runs small counts (seconds, for CI); the full run takes minutes.
+            """
+    )
+
+    /// The sections, in the order they run.
+    static let sectionNames = ["throughput", "latency", "claim-depth", "profiles", "resources"]
+
+    @Flag(name: .long, help: "Small counts: a smoke run of a few seconds.")
+    var quick = false
+
+    @Option(name: .long, help: "Runs per figure (the median is reported).")
+    var runs: Int = 3
+
+    @Option(name: .long, help: "PRAGMA profile of the databases (the profiles section runs every profile).")
+    var profile: String = "balanced"
+
+    @Option(name: .long, help: "Comma-separated sections to run: \(sectionNames.joined(separator: ", ")).")
+    var sections: String = sectionNames.joined(separator: ",")
+
+    @Option(name: .long, help: "Run only the throughput scenarios whose name contains this text (and their baselines).")
+    var only: String?
+
+    @Flag(name: .long, help: "Print the results as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (1...50).contains(runs) else { throw ValidationError("--runs must be between 1 and 50.") }
+        let unknown = chosenSections.filter { !Self.sectionNames.contains($0) }
+        guard unknown.isEmpty else {
+            throw ValidationError(
+                "Unknown section \(unknown[0]); use \(Self.sectionNames.joined(separator: ", ")).")
+        }
+        do { _ = try SQLitePragmaProfile.named(profile) } catch { throw ValidationError(error.message) }
+    }
+
+    private var chosenSections: [String] {
+        sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func run() async throws {
+        let pragmas = try SQLitePragmaProfile.named(profile)
+        let processes = BenchProcesses(profile: pragmas)
+        let scale = quick ? 1 : 10
+        var tables: [BenchTable] = []
+        for section in Self.sectionNames where chosenSections.contains(section) {
+            switch section {
+            case "throughput": tables.append(try await throughput(pragmas, processes: processes, scale: scale))
+            case "latency": tables.append(try await latency(pragmas, processes: processes))
+            case "claim-depth": tables.append(try await claimDepth(pragmas))
+            case "profiles": tables.append(try await profiles(processes: processes, scale: scale))
+            default: tables.append(try await resources(pragmas, processes: processes))
+            }
+        }
+        progress(nil)
+        let errors = processes.storeErrorCount
+        if json {
+            var writer = JSONWriter()
+            writer.add("profile", profile)
+            writer.add("runs", runs)
+            writer.add("quick", quick)
+            writer.add("worker_process_store_errors", errors)
+            for table in tables { writer.add(table.key, raw: table.json) }
+            print(writer.json)
+        } else {
+            print("profile \(profile), median of \(runs) runs, each on a fresh database\n")
+            print(tables.map(\.text).joined(separator: "\n\n"))
+            print("\nbusy or storage errors in worker processes: \(errors)")
+        }
+    }
+
+    // MARK: Sections
+
+    private func throughput(
+        _ pragmas: SQLitePragmaProfile, processes: BenchProcesses, scale: Int
+    ) async throws -> BenchTable {
+        let scenarios = BenchScenario.select(BenchScenario.all(scale: scale, processes: processes), matching: only)
+        let medians = try await measure(scenarios, pragmas, label: "throughput")
+        var table = BenchTable(
+            key: "throughput", title: "THROUGHPUT (\(pragmas.name))",
+            columns: [
+                ("SCENARIO", "name"), ("OPS", "operations"), ("PER SECOND", "median_per_second"),
+                ("VS BASELINE", "ratio_to_baseline"), ("BASELINE", "baseline"),
+            ]
+        )
+        for scenario in scenarios {
+            let rate = medians[scenario.name]!
+            let ratio = scenario.baseline.flatMap { medians[$0] }.map { rate / $0 }
+            table.rows.append([
+                .text(scenario.name), .number(Double(scenario.operations), digits: 0), .number(rate, digits: 0),
+                ratio.map { .number($0, digits: 2) } ?? .none, scenario.baseline.map { .text($0) } ?? .none,
+            ])
+        }
+        return table
+    }
+
+    private func latency(_ pragmas: SQLitePragmaProfile, processes: BenchProcesses) async throws -> BenchTable {
+        let rate = 1000
+        let count = quick ? 300 : 3000
+        var table = BenchTable(
+            key: "latency", title: "ENQUEUE→START LATENCY, \(rate) tasks/s offered, \(count) tasks",
+            columns: [("WORKER", "worker"), ("P50 MS", "p50_ms"), ("P95 MS", "p95_ms"), ("P99 MS", "p99_ms")]
+        )
+        for (name, measure) in [
+            ("in process (pool of 16)", BenchLatency.inProcess),
+            ("another process (pool of 16)", processes.crossProcessLatencies),
+        ] {
+            var percentiles: [[Double]] = []
+            for run in 1...runs {
+                progress("[latency] \(name), run \(run)/\(runs)")
+                let samples = try await Self.withFreshStore(pragmas) { store in
+                    try await measure(store, rate, count)
+                }
+                percentiles.append(BenchLatency.percentiles(samples))
+            }
+            let medians = (0..<3).map { index in percentiles.map { $0[index] }.sorted()[percentiles.count / 2] }
+            table.rows.append([.text(name)] + medians.map { .number($0, digits: 2) })
+        }
+        return table
+    }
+
+    private func claimDepth(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
+        let (small, large) = (1000, quick ? 20_000 : 1_000_000)
+        let claims = quick ? 100 : 300
+        let smallRates = try await BenchDepth.claimRates(
+            depth: small, claims: claims, runs: runs, profile: pragmas, progress: progress)
+        let largeRates = try await BenchDepth.claimRates(
+            depth: large, claims: claims, runs: runs, profile: pragmas, progress: progress)
+        var table = BenchTable(
+            key: "claim_depth", title: "CLAIMS PER SECOND BY QUEUE DEPTH (one task per claim, 4 types named)",
+            columns: [
+                ("STRATEGY", "strategy"), ("AT \(small)", "at_small"), ("AT \(large)", "at_large"),
+                ("LARGE / SMALL", "ratio"),
+            ]
+        )
+        table.note = "small = \(small) queued tasks, large = \(large)"
+        for (index, strategy) in SchedulingStrategy.allCases.enumerated() {
+            table.rows.append([
+                .text(strategy.rawValue), .number(smallRates[index], digits: 0), .number(largeRates[index], digits: 0),
+                .number(largeRates[index] / smallRates[index], digits: 2),
+            ])
+        }
+        return table
+    }
+
+    private func profiles(processes: BenchProcesses, scale: Int) async throws -> BenchTable {
+        let names = [
+            "raw insert, 1 row per transaction", "enqueue, 16 producers", "claim + complete, in-process pool of 16",
+        ]
+        let scenarios = BenchScenario.all(scale: scale, processes: processes).filter { names.contains($0.name) }
+        var table = BenchTable(
+            key: "profiles", title: "PRAGMA PROFILES",
+            columns: [
+                ("PROFILE", "profile"), ("SYNCHRONOUS", "synchronous"), ("RAW INSERT/S", "raw_insert_per_second"),
+                ("ENQUEUE x16/S", "enqueue_16_per_second"), ("VS RAW", "enqueue_16_ratio"),
+                ("POOL/S", "pool_per_second"),
+            ]
+        )
+        for pragmas in SQLitePragmaProfile.all {
+            let medians = try await measure(scenarios, pragmas, label: "profiles, \(pragmas.name)")
+            let raw = medians[names[0]]!
+            table.rows.append([
+                .text(pragmas.name), .text(pragmas.synchronous == .full ? "FULL" : "NORMAL"), .number(raw, digits: 0),
+                .number(medians[names[1]]!, digits: 0), .number(medians[names[1]]! / raw, digits: 2),
+                .number(medians[names[2]]!, digits: 0),
+            ])
+        }
+        return table
+    }
+
+    private func resources(_ pragmas: SQLitePragmaProfile, processes: BenchProcesses) async throws -> BenchTable {
+        let queued = quick ? 10_000 : 1_000_000
+        var table = BenchTable(
+            key: "resources", title: "RESOURCES",
+            columns: [("MEASURE", "measure"), ("VALUE", "value"), ("UNIT", "unit")])
+        var cpu: [Double] = []
+        var idleMemory: [Double] = []
+        var fullMemory: [Double] = []
+        for run in 1...runs {
+            progress("[resources] idle worker CPU, run \(run)/\(runs)")
+            cpu.append(
+                try await Self.withFreshStore(pragmas) { store in
+                    try await processes.idleWorkerCPU(store, over: quick ? .seconds(1) : .seconds(5))
+                })
+            progress("[resources] prismq serve memory, run \(run)/\(runs)")
+            idleMemory.append(try await Self.withFreshStore(pragmas) { try await processes.serveMemory($0) })
+            fullMemory.append(
+                try await Self.withFreshStore(pragmas) { store in
+                    progress("[resources] prismq serve memory with \(queued) queued, run \(run)/\(runs)")
+                    try await SQLiteBaseline.fill(store, count: queued, types: BenchDepth.types)
+                    return try await processes.serveMemory(store)
+                })
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        table.rows = [
+            [.text("idle worker process CPU"), .number(median(cpu), digits: 2), .text("% of a core")],
+            [.text("prismq serve RSS, empty queue"), .number(median(idleMemory), digits: 1), .text("MB")],
+            [.text("prismq serve RSS, \(queued) queued"), .number(median(fullMemory), digits: 1), .text("MB")],
+        ]
+        return table
+    }
+
+    /// The median rate of each scenario over `runs` runs on fresh databases.
+    private func measure(
+        _ scenarios: [BenchScenario], _ pragmas: SQLitePragmaProfile, label: String
+    ) async throws -> [String: Double] {
+        var medians: [String: Double] = [:]
+        for (index, scenario) in scenarios.enumerated() {
+            var rates: [Double] = []
+            for run in 1...runs {
+                progress("[\(label) \(index + 1)/\(scenarios.count)] \(scenario.name), run \(run)/\(runs)")
+                let elapsed = try await Self.withFreshStore(pragmas) { store in try await scenario.measure(store) }
+                rates.append(Double(scenario.operations) / Self.seconds(elapsed))
+            }
+            medians[scenario.name] = rates.sorted()[rates.count / 2]
+        }
+        return medians
+    }
+
+    // MARK: Support
+
+    /// Shows what runs now on one terminal line (stderr); `nil` clears it.
+    private func progress(_ text: String?) {
+        guard !json || text == nil else { return }
+        let line = text.map { "\r\u{1B}[2K" + $0 } ?? "\r\u{1B}[2K"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// Runs `body` on a store over a new temporary database, removed afterwards.
+    static func withFreshStore<T>(
+        _ profile: SQLitePragmaProfile, _ body: (SQLiteStore) async throws -> T
+    )
+        async throws -> T
+    {
+        let directory = NSTemporaryDirectory() + "prismq-bench-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = SQLiteConfiguration()
+        configuration.profile = profile
+        return try await body(try SQLiteStore(path: directory + "/bench.db", configuration: configuration))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        max(1e-9, Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+}
