@@ -12,14 +12,15 @@ struct BenchCommand: AsyncParsableCommand {
             Sections: throughput (each PrismQ figure with its ratio to the raw-SQLite baseline \
             of the same run), latency (enqueue→start, in process and across processes), \
             claim-depth (claims/s at a small and a large queue, per strategy), profiles (the \
-            PRAGMA profiles side by side) and resources (idle worker CPU, server memory). \
+            PRAGMA profiles side by side), resources (idle worker CPU, server memory) and, with \
+            --server, http (prismq serve on loopback under keep-alive connections). \
             Every figure is the median of --runs runs, each scenario on a fresh temporary \
             database. --quick runs small counts (seconds, for CI); the full run takes minutes.
             """
     )
 
     /// The sections, in the order they run.
-    static let sectionNames = ["throughput", "latency", "claim-depth", "profiles", "resources"]
+    static let sectionNames = ["throughput", "latency", "claim-depth", "profiles", "resources", "http"]
 
     @Flag(name: .long, help: "Small counts: a smoke run of a few seconds.")
     var quick = false
@@ -31,7 +32,10 @@ struct BenchCommand: AsyncParsableCommand {
     var profile: String = "balanced"
 
     @Option(name: .long, help: "Comma-separated sections to run: \(sectionNames.joined(separator: ", ")).")
-    var sections: String = sectionNames.joined(separator: ",")
+    var sections: String = sectionNames.dropLast().joined(separator: ",")
+
+    @Flag(name: .long, help: "Also run the http section: a prismq serve process on loopback.")
+    var server = false
 
     @Option(name: .long, help: "Run only the throughput scenarios whose name contains this text (and their baselines).")
     var only: String?
@@ -50,7 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private var chosenSections: [String] {
-        sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + (server ? ["http"] : [])
     }
 
     func run() async throws {
@@ -64,7 +68,8 @@ struct BenchCommand: AsyncParsableCommand {
             case "latency": tables.append(try await latency(pragmas, processes: processes))
             case "claim-depth": tables.append(try await claimDepth(pragmas))
             case "profiles": tables.append(try await profiles(processes: processes, scale: scale))
-            default: tables.append(try await resources(pragmas, processes: processes))
+            case "resources": tables.append(try await resources(pragmas, processes: processes))
+            default: tables.append(try await http(pragmas, processes: processes))
             }
         }
         progress(nil)
@@ -189,8 +194,8 @@ struct BenchCommand: AsyncParsableCommand {
             key: "resources", title: "RESOURCES",
             columns: [("MEASURE", "measure"), ("VALUE", "value"), ("UNIT", "unit")])
         var cpu: [Double] = []
-        var idleMemory: [Double] = []
-        var fullMemory: [Double] = []
+        var idleMemory: [(resident: Double, anonymous: Double)] = []
+        var fullMemory: [(resident: Double, anonymous: Double)] = []
         for run in 1...runs {
             progress("[resources] idle worker CPU, run \(run)/\(runs)")
             cpu.append(
@@ -209,8 +214,67 @@ struct BenchCommand: AsyncParsableCommand {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         table.rows = [
             [.text("idle worker process CPU"), .number(median(cpu), digits: 2), .text("% of a core")],
-            [.text("prismq serve RSS, empty queue"), .number(median(idleMemory), digits: 1), .text("MB")],
-            [.text("prismq serve RSS, \(queued) queued"), .number(median(fullMemory), digits: 1), .text("MB")],
+            [
+                .text("prismq serve RSS, empty queue"), .number(median(idleMemory.map(\.resident)), digits: 1),
+                .text("MB"),
+            ],
+            [
+                .text("prismq serve own (anonymous) memory, empty queue"),
+                .number(median(idleMemory.map(\.anonymous)), digits: 1), .text("MB"),
+            ],
+            [
+                .text("prismq serve RSS, \(queued) queued"), .number(median(fullMemory.map(\.resident)), digits: 1),
+                .text("MB"),
+            ],
+            [
+                .text("prismq serve own (anonymous) memory, \(queued) queued"),
+                .number(median(fullMemory.map(\.anonymous)), digits: 1), .text("MB"),
+            ],
+        ]
+        return table
+    }
+
+    private func http(_ pragmas: SQLitePragmaProfile, processes: BenchProcesses) async throws -> BenchTable {
+        let http = BenchHTTP(processes: processes)
+        let (requests, rate, offered, tasks) = quick ? (2000, 5000, 2500, 1000) : (20_000, 5000, 25_000, 10_000)
+        var enqueueRates: [Double] = []
+        var percentiles: [[Double]] = []
+        var claimRates: [Double] = []
+        for run in 1...runs {
+            progress("[http] enqueue, 16 connections, run \(run)/\(runs)")
+            enqueueRates.append(
+                try await Self.withFreshStore(pragmas) { store in
+                    try await http.enqueueRate(store, requests: requests, connections: 16)
+                })
+            progress("[http] enqueue at \(rate)/s offered, run \(run)/\(runs)")
+            percentiles.append(
+                BenchLatency.percentiles(
+                    try await Self.withFreshStore(pragmas) { store in
+                        try await http.enqueueLatencies(store, rate: rate, requests: offered, connections: 8)
+                    }))
+            progress("[http] claim + complete, 16 workers, run \(run)/\(runs)")
+            claimRates.append(
+                try await Self.withFreshStore(pragmas) { store in
+                    try await http.claimCompleteRate(store, tasks: tasks, connections: 16)
+                })
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let latency = (0..<3).map { index in median(percentiles.map { $0[index] }) }
+        var table = BenchTable(
+            key: "http", title: "HTTP ON LOOPBACK (prismq serve; keep-alive connections from this process)",
+            columns: [("MEASURE", "measure"), ("VALUE", "value"), ("UNIT", "unit")])
+        table.rows = [
+            [
+                .text("enqueue, 16 connections, \(requests) requests"), .number(median(enqueueRates), digits: 0),
+                .text("requests/s"),
+            ],
+            [.text("enqueue at \(rate)/s offered (8 connections), p50"), .number(latency[0], digits: 2), .text("ms")],
+            [.text("enqueue at \(rate)/s offered (8 connections), p95"), .number(latency[1], digits: 2), .text("ms")],
+            [.text("enqueue at \(rate)/s offered (8 connections), p99"), .number(latency[2], digits: 2), .text("ms")],
+            [
+                .text("claim + complete, 16 workers, \(tasks) tasks"), .number(median(claimRates), digits: 0),
+                .text("tasks/s"),
+            ],
         ]
         return table
     }

@@ -86,8 +86,9 @@ final class BenchProcesses: Sendable {
         return used / BenchCommand.seconds(window) * 100
     }
 
-    /// The resident memory of `prismq serve` on the database, in MB, once it answers.
-    func serveMemory(_ store: SQLiteStore) async throws -> Double {
+    /// The resident memory of `prismq serve` on the database once it runs, in MB: all of it,
+    /// and its own (anonymous) part, without the mapped code of the shared libraries.
+    func serveMemory(_ store: SQLiteStore) async throws -> (resident: Double, anonymous: Double) {
         let server = try ChildProcess(
             Self.executable, ["serve", "--db", store.path, "--profile", profile.name, "--port", "0"])
         defer { server.stop() }
@@ -96,7 +97,7 @@ final class BenchProcesses: Sendable {
         }
         // Let it settle: its first maintenance pass and metrics come right after start-up.
         try await Task.sleep(for: .seconds(1))
-        return try server.residentMegabytes()
+        return (try server.memoryMegabytes("VmRSS"), try server.memoryMegabytes("RssAnon"))
     }
 
     private func startWorkers(_ count: Int, on store: SQLiteStore) throws -> [ChildProcess] {
@@ -156,12 +157,12 @@ final class ChildProcess: Sendable {
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// The process's resident set size in MB, from `/proc/PID/status`.
-    func residentMegabytes() throws -> Double {
+    /// A memory figure of the process in MB (`VmRSS`, `RssAnon`), from `/proc/PID/status`.
+    func memoryMegabytes(_ field: String) throws -> Double {
         let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
             let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
-        else { throw ValidationError("No VmRSS for process \(process.processIdentifier).") }
+        else { throw ValidationError("No \(field) for process \(process.processIdentifier).") }
         return kilobytes / 1024
     }
 
