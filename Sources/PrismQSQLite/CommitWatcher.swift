@@ -21,7 +21,7 @@ final class CommitWatcher: Sendable {
     /// The longest poll interval, when the database is quiet.
     static let idleInterval = Duration.milliseconds(50)
     /// How long without a commit before the poll slows down.
-    static let quietSpell = Duration.milliseconds(250)
+    static let quietSpell = Duration.milliseconds(100)
 
     private let path: String
     private let state = Mutex(State())

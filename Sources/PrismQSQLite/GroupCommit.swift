@@ -32,11 +32,13 @@ final class GroupCommit: Sendable {
     /// the thread has finished the last write.
     private final class Shared: Sendable {
         let pool: DatabasePool
+        let checkpointer: Checkpointer?
         let state = Mutex(State())
         let wakeWriter = DispatchSemaphore(value: 0)
 
-        init(pool: DatabasePool) {
+        init(pool: DatabasePool, checkpointer: Checkpointer?) {
             self.pool = pool
+            self.checkpointer = checkpointer
         }
     }
 
@@ -45,8 +47,13 @@ final class GroupCommit: Sendable {
 
     private let shared: Shared
 
-    init(pool: DatabasePool) {
-        shared = Shared(pool: pool)
+    /// Group commit on `pool`'s writer, whose checkpoints `checkpointer` takes over (see
+    /// ``Checkpointer``) while the writer thread runs.
+    init(pool: DatabasePool, checkpointer: Checkpointer?) {
+        shared = Shared(pool: pool, checkpointer: checkpointer)
+        if let checkpointer {
+            try? pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
+        }
         let shared = shared
         let thread = Thread { Self.writerLoop(shared) }
         thread.name = "prismq.group-commit"
@@ -61,6 +68,9 @@ final class GroupCommit: Sendable {
         }
         if wake { shared.wakeWriter.signal() }
     }
+
+    /// How many checkpoints the ``Checkpointer`` ran so far.
+    var backgroundCheckpoints: Int { shared.checkpointer?.checkpoints ?? 0 }
 
     /// How many transactions committed so far (each holding one or more writes).
     var transactions: Int { shared.state.withLock { $0.transactions } }
@@ -118,7 +128,12 @@ final class GroupCommit: Sendable {
                 }
                 return batch
             }
-            guard let batch else { return }
+            guard let batch else {
+                if let checkpointer = shared.checkpointer {
+                    try? shared.pool.writeWithoutTransaction { db in checkpointer.uninstall(from: db) }
+                }
+                return
+            }
             if batch.isEmpty {
                 shared.wakeWriter.wait()
                 continue

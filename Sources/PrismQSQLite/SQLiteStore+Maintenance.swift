@@ -20,7 +20,9 @@ extension SQLiteStore {
 
     public func maintain() async throws(QueueError) {
         try await write { db in
-            try db.execute(sql: "PRAGMA optimize")
+            // A bounded look at each index (about 400 rows), not a scan of a million-row table
+            // (which would also pull the whole memory map into the server's resident memory).
+            try db.execute(sql: "PRAGMA analysis_limit = 400; PRAGMA optimize")
         }
         do {
             try await pool.writeWithoutTransaction { db in

@@ -60,7 +60,11 @@ public final class SQLiteStore: QueueStore {
         } catch {
             throw QueueError.translating(error, path: path)
         }
-        groupCommit = GroupCommit(pool: pool)
+        let checkpointThreshold = configuration.profile.walAutocheckpoint
+        groupCommit = GroupCommit(
+            pool: pool,
+            checkpointer: checkpointThreshold > 0 ? Checkpointer(path: path, threshold: checkpointThreshold) : nil
+        )
         commitWatcher = CommitWatcher(path: path)
     }
 

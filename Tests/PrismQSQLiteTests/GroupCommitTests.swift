@@ -56,4 +56,15 @@ struct GroupCommitTests {
         let logs = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM task_logs") }
         #expect(logs == 271)
     }
+
+    @Test func checkpointsRunOnTheirOwnThreadOnceTheWALReachesTheProfilesSize() async throws {
+        var profile = SQLitePragmaProfile.balanced
+        profile.walAutocheckpoint = 50
+        let store = try makeStore(in: directory, profile: profile)
+        #expect(store.groupCommit.backgroundCheckpoints == 0)
+        for _ in 0..<20 {
+            try await store.enqueue((0..<100).map { _ in NewTask(type: "t") })
+        }
+        #expect(await eventually { store.groupCommit.backgroundCheckpoints > 0 })
+    }
 }

@@ -7,6 +7,7 @@ import Synchronization
 package final class WakeupSignal: Sendable {
     private struct State {
         var pending = false
+        var enqueued = false
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextID = 0
     }
@@ -23,6 +24,20 @@ package final class WakeupSignal: Sendable {
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Notifies, and says that a task was enqueued in this process (see ``takeEnqueued()``).
+    package func notifyEnqueued() {
+        state.withLock { $0.enqueued = true }
+        notify()
+    }
+
+    /// Whether ``notifyEnqueued()`` was called since the last call of this method.
+    package func takeEnqueued() -> Bool {
+        state.withLock { state in
+            defer { state.enqueued = false }
+            return state.enqueued
+        }
     }
 
     /// Waits until notified or until `timeout` passes.
@@ -89,7 +104,7 @@ package final class WakeupBroadcaster: Sendable {
 
     package func notifyAll() {
         for signal in signals.withLock({ Array($0.values) }) {
-            signal.notify()
+            signal.notifyEnqueued()
         }
     }
 }

@@ -238,7 +238,9 @@ public final class WorkerPool: Service, Sendable {
             if untilReady == .zero { return configuration.idlePoll.lowerBound }
             let sleep = min(idle, untilReady ?? idle)
             idle = min(idle * 2, configuration.idlePoll.upperBound)
-            if await wakeup.wait(timeout: sleep), state.withLock({ !$0.unsettled.isEmpty }) {
+            // A task enqueued here is likely ready (a delayed one costs an empty claim), and a
+            // finished handler wants settling: go now. A commit elsewhere may be anything: look.
+            if await wakeup.wait(timeout: sleep), wakeup.takeEnqueued() || state.withLock({ !$0.unsettled.isEmpty }) {
                 return configuration.idlePoll.lowerBound
             }
         }

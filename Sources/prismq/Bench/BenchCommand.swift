@@ -11,7 +11,8 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Sections: throughput (each PrismQ figure with its ratio to the raw-SQLite baseline \
             of the same run), latency (enqueue→start, in process and across processes), \
-            claim-depth (claims/s at a small and a large queue, per strategy), profiles (the \
+            claim-depth (claims/s at a small and a large queue, per strategy), fairness \
+            (weighted random's shares against the weights), profiles (the \
             PRAGMA profiles side by side), resources (idle worker CPU, server memory) and, with \
             --server, http (prismq serve on loopback under keep-alive connections). \
             Every figure is the median of --runs runs, each scenario on a fresh temporary \
@@ -20,7 +21,9 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     /// The sections, in the order they run.
-    static let sectionNames = ["throughput", "latency", "claim-depth", "profiles", "resources", "http"]
+    static let sectionNames = [
+        "throughput", "latency", "claim-depth", "fairness", "profiles", "resources", "http",
+    ]
 
     @Flag(name: .long, help: "Small counts: a smoke run of a few seconds.")
     var quick = false
@@ -67,6 +70,7 @@ struct BenchCommand: AsyncParsableCommand {
             case "throughput": tables.append(try await throughput(pragmas, processes: processes, scale: scale))
             case "latency": tables.append(try await latency(pragmas, processes: processes))
             case "claim-depth": tables.append(try await claimDepth(pragmas))
+            case "fairness": tables.append(try await fairness(pragmas))
             case "profiles": tables.append(try await profiles(processes: processes, scale: scale))
             case "resources": tables.append(try await resources(pragmas, processes: processes))
             default: tables.append(try await http(pragmas, processes: processes))
@@ -160,6 +164,46 @@ struct BenchCommand: AsyncParsableCommand {
                 .number(largeRates[index] / smallRates[index], digits: 2),
             ])
         }
+        return table
+    }
+
+    private func fairness(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
+        let claims = quick ? 1000 : 10_000
+        var claimed = [Int](repeating: 0, count: BenchFairness.weights.count)
+        var firstClaims: [[Int]] = Array(repeating: [], count: BenchFairness.weights.count)
+        for run in 1...runs {
+            progress("[fairness] \(claims) weighted-random claims, run \(run)/\(runs)")
+            let shares = try await Self.withFreshStore(pragmas) { store in
+                try await BenchFairness.shares(store, claims: claims, perClass: claims)
+            }
+            for (index, share) in shares.enumerated() {
+                claimed[index] += share.claimed
+                firstClaims[index].append(share.firstClaim ?? claims)
+            }
+        }
+        let total = Double(claimed.reduce(0, +))
+        let weightSum = Double(BenchFairness.weights.reduce(0, +))
+        var table = BenchTable(
+            key: "fairness",
+            title:
+                "WEIGHTED RANDOM: SHARE OF \(Int(total)) CLAIMS BY WEIGHT (\(runs) runs of \(claims), every class kept queued)",
+            columns: [
+                ("WEIGHT", "weight"), ("EXPECTED", "expected_share"), ("MEASURED", "measured_share"),
+                ("FIRST CLAIM (WORST RUN)", "first_claim_worst_run"),
+            ]
+        )
+        var chiSquare = 0.0
+        for (index, weight) in BenchFairness.weights.enumerated() {
+            let expected = Double(weight) / weightSum
+            let measured = Double(claimed[index]) / max(1, total)
+            chiSquare += pow(Double(claimed[index]) - expected * total, 2) / (expected * total)
+            table.rows.append([
+                .number(Double(weight), digits: 0), .number(expected, digits: 4), .number(measured, digits: 4),
+                .number(Double(firstClaims[index].max() ?? 0), digits: 0),
+            ])
+        }
+        table.note = String(
+            format: "chi-square %.2f with 3 degrees of freedom (7.81 is the 5%% critical value)", chiSquare)
         return table
     }
 

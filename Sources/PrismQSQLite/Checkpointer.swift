@@ -1,0 +1,98 @@
+import Dispatch
+import Foundation
+import GRDB
+import GRDBSQLite
+import Synchronization
+
+/// Keeps WAL checkpoints off the writer's path.
+///
+/// SQLite's automatic checkpoint runs inside the commit that brings the WAL to
+/// `wal_autocheckpoint` pages: that commit's callers wait for it, and so does every write
+/// queued behind it. Instead, a WAL hook on the writer connection wakes a thread of the
+/// store's own, which runs a PASSIVE checkpoint on a connection of its own while the writes
+/// go on. Should the WAL still reach ``backstopFactor`` times the threshold (the thread cannot
+/// keep up), the committing writer checkpoints itself, as SQLite would.
+final class Checkpointer: Sendable {
+    private struct State {
+        var requested = false
+        var closed = false
+        var checkpoints = 0
+    }
+
+    /// How many thresholds the WAL may reach before the writer checkpoints itself.
+    static let backstopFactor: Int32 = 8
+
+    /// The WAL size, in pages, that starts a checkpoint.
+    let threshold: Int32
+    private let path: String
+    private let state = Mutex(State())
+    private let wake = DispatchSemaphore(value: 0)
+
+    init(path: String, threshold: Int) {
+        self.path = path
+        self.threshold = Int32(clamping: max(1, threshold))
+        let thread = Thread { [self] in run() }
+        thread.name = "prismq.checkpointer"
+        thread.start()
+    }
+
+    /// How many checkpoints the thread ran.
+    var checkpoints: Int { state.withLock { $0.checkpoints } }
+
+    /// Takes the writer connection's checkpoints over (replacing SQLite's automatic ones).
+    /// The checkpointer must stay alive until ``uninstall(from:)``.
+    func install(on db: Database) {
+        sqlite3_wal_hook(db.sqliteConnection, walHook, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Gives the writer connection back its own automatic checkpoints, and stops the thread.
+    func uninstall(from db: Database) {
+        sqlite3_wal_autocheckpoint(db.sqliteConnection, threshold)
+        let wakeThread = state.withLock { state in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        if wakeThread { wake.signal() }
+    }
+
+    /// Called after a commit left `pages` pages in the WAL.
+    fileprivate func committed(pages: Int32, connection: OpaquePointer?, schema: UnsafePointer<CChar>?) {
+        if pages >= threshold * Self.backstopFactor {
+            sqlite3_wal_checkpoint_v2(connection, schema, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        } else if pages >= threshold {
+            let wakeThread = state.withLock { state in
+                defer { state.requested = true }
+                return !state.requested
+            }
+            if wakeThread { wake.signal() }
+        }
+    }
+
+    private func run() {
+        var configuration = Configuration()
+        configuration.label = "prismq.checkpointer"
+        let connection = try? DatabaseQueue(path: path, configuration: configuration)
+        while true {
+            wake.wait()
+            let closed = state.withLock { state in
+                state.requested = false
+                return state.closed
+            }
+            if closed { return }
+            // Busy (another checkpoint runs, in this process or another): the next one will do.
+            _ = try? connection?.inDatabase { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+            state.withLock { $0.checkpoints += 1 }
+        }
+    }
+}
+
+/// The writer connection's WAL hook: hands the checkpoint to the ``Checkpointer``.
+private func walHook(
+    _ context: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ schema: UnsafePointer<CChar>?,
+    _ pages: Int32
+) -> Int32 {
+    guard let context else { return SQLITE_OK }
+    Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
+        .committed(pages: pages, connection: connection, schema: schema)
+    return SQLITE_OK
+}

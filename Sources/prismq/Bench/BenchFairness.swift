@@ -1,0 +1,32 @@
+import Foundation
+import PrismQ
+import PrismQSQLite
+
+/// Weighted random's fairness: the share of claims each priority class gets, against its
+/// weight's share, with the ready set kept full so every class competes throughout.
+enum BenchFairness {
+    /// The priorities (weights) of the classes.
+    static let weights = [1, 2, 4, 8]
+
+    /// Claims `claims` tasks one at a time from `perClass` queued tasks of each weight.
+    /// - Returns: per weight, the tasks claimed and the position of its first claim.
+    static func shares(
+        _ store: SQLiteStore, claims: Int, perClass: Int
+    ) async throws -> [(weight: Int, claimed: Int, firstClaim: Int?)] {
+        for weight in weights {
+            for start in stride(from: 0, to: perClass, by: 1000) {
+                let task = NewTask(type: "fair", priority: weight)
+                _ = try await store.enqueue(Array(repeating: task, count: min(1000, perClass - start)))
+            }
+        }
+        var claimed = Dictionary(uniqueKeysWithValues: weights.map { ($0, 0) })
+        var first: [Int: Int] = [:]
+        let request = ClaimRequest(workerID: "bench", capabilities: ["fair"], strategy: .weightedRandom)
+        for index in 0..<claims {
+            guard let lease = try await store.claim(request).first else { break }
+            claimed[lease.task.priority, default: 0] += 1
+            if first[lease.task.priority] == nil { first[lease.task.priority] = index }
+        }
+        return weights.map { ($0, claimed[$0] ?? 0, first[$0]) }
+    }
+}
