@@ -198,9 +198,15 @@ enum StoreSQL {
         SELECT completed_at / 60000, count(*) FROM tasks INDEXED BY tasks_by_finish
         WHERE status = 'completed' AND completed_at >= ? GROUP BY 1
         """
+    /// One event per arm, so that each reads the partial index `task_logs_failures`.
     static let failedPerMinute = """
-        SELECT at / 60000, count(*) FROM task_logs INDEXED BY task_logs_by_event
-        WHERE event IN ('failed', 'expired') AND at >= ? GROUP BY 1
+        SELECT minute, sum(events) FROM (
+            SELECT at / 60000 AS minute, count(*) AS events FROM task_logs INDEXED BY task_logs_failures
+            WHERE event = 'failed' AND at >= ?1 GROUP BY 1
+            UNION ALL
+            SELECT at / 60000, count(*) FROM task_logs INDEXED BY task_logs_failures
+            WHERE event = 'expired' AND at >= ?1 GROUP BY 1
+        ) GROUP BY minute
         """
     static let logsOfTask =
         "SELECT id, task_id, event, at, worker_id, message FROM task_logs WHERE task_id = ? ORDER BY id"

@@ -51,6 +51,7 @@ struct DatabaseTests {
             (StoreSQL.oldestReady, [0]),
             (StoreSQL.completedSince, [0]),
             (StoreSQL.failedAttemptsSince, [0]),
+            (StoreSQL.failedPerMinute, [0]),
             (ClaimSQL.queuedTypes, []),
             (ClaimSQL.nextReadyAnyType, []),
             (ClaimSQL.nextReady(typeCount: 2), ["a", "b"]),
@@ -184,11 +185,35 @@ struct DatabaseTests {
         #expect(error?.message.contains("\(path) is read-only") == true)
     }
 
+    @Test func aVersionOneDatabaseGetsThePartialFailureIndexAndKeepsItsHistory() async throws {
+        let path = directory.file("v1.db")
+        let old = try DatabaseQueue(path: path)
+        try await old.write { db in
+            try db.execute(sql: SQLiteSchema.version1)
+            try db.execute(
+                sql: """
+                    INSERT INTO tasks (type, payload, status, created_at, run_after) VALUES ('t', '{}', 'dead', 0, 0);
+                    INSERT INTO task_logs (task_id, event, at) VALUES (1, 'failed', ?);
+                    PRAGMA user_version = 1;
+                    """, arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
+        }
+        try await old.close()
+        let store = try SQLiteStore(path: path)
+        let indexes = try await store.pool.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT name FROM sqlite_master WHERE tbl_name = 'task_logs' AND type = 'index'")
+        }
+        #expect(Set(indexes) == ["task_logs_by_task", "task_logs_failures"])
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 2)
+        #expect(try await store.throughput(minutes: 5).map(\.failed).reduce(0, +) == 1)
+        #expect(try await store.stats().failedLastMinute == 1)
+    }
+
     @Test func aNewerSchemaIsRefusedAndOlderOnesAreMigratedOnce() async throws {
         let path = directory.file("queue.db")
         do {
             let store = try SQLiteStore(path: path)
-            #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 1)
+            #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 2)
             _ = try await store.enqueue([NewTask(type: "t")])
         }
         let reopened = try SQLiteStore(path: path)

@@ -145,7 +145,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func claimDepth(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
         let (small, large) = (1000, quick ? 20_000 : 1_000_000)
-        let claims = quick ? 100 : 300
+        let claims = quick ? 200 : 2000
         let smallRates = try await BenchDepth.claimRates(
             depth: small, claims: claims, runs: runs, profile: pragmas, progress: progress)
         let largeRates = try await BenchDepth.claimRates(
