@@ -82,4 +82,16 @@ struct ValidationTests {
         #expect(throws: QueueError(.invalidArgument)) { try TaskValidation.validate(PageRequest(limit: 0)) }
         #expect(throws: QueueError(.invalidArgument)) { try TaskValidation.validate(PageRequest(limit: 1001)) }
     }
+
+    @Test func claimRequestsAreCheckedIncludingTheirWait() throws {
+        var request = ClaimRequest(workerID: "w", capabilities: ["t"], maxTasks: 16)
+        request.wait = .seconds(30)
+        try request.validate()
+        for wait in [Duration.seconds(-1), .milliseconds(30_001)] {
+            request.wait = wait
+            #expect(throws: QueueError(.invalidArgument)) { try request.validate() }
+        }
+        #expect(throws: QueueError(.invalidArgument)) { try ClaimRequest(workerID: "w", maxTasks: 0).validate() }
+        #expect(throws: QueueError(.invalidArgument)) { try ClaimRequest(workerID: "").validate() }
+    }
 }

@@ -48,6 +48,10 @@ public struct ClaimRequest: Sendable, Hashable {
     public var leaseDuration: Duration
     /// The most tasks to claim at once (1–100 over HTTP; up to 1000 in process).
     public var maxTasks: Int
+    /// How long the claim may wait for a task when none is ready (0–30 s): a long-poll, for
+    /// stores that cannot watch for commits (a server over HTTP). SQLite answers at once; its
+    /// pools wait on ``QueueStore/watchCommits(_:)`` instead.
+    public var wait: Duration = .zero
 
     /// A claim request; by default one task of any type, FIFO, with a 30 s lease.
     public init(
@@ -78,6 +82,9 @@ public struct ClaimRequest: Sendable, Hashable {
         }
         guard leaseDuration > .zero else {
             throw QueueError(.invalidArgument, "The lease must be longer than zero.")
+        }
+        guard wait >= .zero, wait <= .seconds(30) else {
+            throw QueueError(.invalidArgument, "A claim waits 0 to 30 seconds.")
         }
     }
 }

@@ -150,7 +150,9 @@ public final class WorkerPool: Service, Sendable {
         }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                group.addTask { await self.workLoop(capabilities: hasFallback ? [] : capabilities) }
+                group.addTask {
+                    await self.workLoop(capabilities: hasFallback ? [] : capabilities, watching: commits != nil)
+                }
                 group.addTask { await self.enforceGracePeriod() }
             }
         } onGracefulShutdown: {
@@ -173,8 +175,9 @@ public final class WorkerPool: Service, Sendable {
 
     /// Each round records the outcomes of finished handlers and claims tasks for the free
     /// slots in one store call (one transaction in SQLite), then starts the claimed handlers.
-    /// Stops claiming when the pool stops; returns once every claimed task is settled.
-    private func workLoop(capabilities: [String]) async {
+    /// Stops claiming when the pool stops; returns once every claimed task is settled. With a
+    /// store that cannot watch for commits (`watching` false), an idle pool long-polls.
+    private func workLoop(capabilities: [String], watching: Bool) async {
         var idle = configuration.idlePoll.lowerBound
         var errorBackoff = Duration.milliseconds(50)
         while true {
@@ -193,13 +196,16 @@ public final class WorkerPool: Service, Sendable {
                 continue
             }
             do {
-                let request =
+                var request =
                     claiming == 0
                     ? nil
                     : ClaimRequest(
                         workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
                         leaseDuration: configuration.leaseDuration, maxTasks: claiming
                     )
+                if !watching && batch.isEmpty && claiming == configuration.concurrency {
+                    request?.wait = Self.longPoll
+                }
                 let result = try await queue.settle(batch.map(\.settlement), thenClaim: request)
                 errorBackoff = .milliseconds(50)
                 apply(result.outcomes, of: batch)
@@ -208,7 +214,7 @@ public final class WorkerPool: Service, Sendable {
                     idle = configuration.idlePoll.lowerBound
                     if result.leases.count == claiming { continue }
                 }
-                idle = try await sleepUntilWork(capabilities: capabilities, idle: idle)
+                idle = try await sleepUntilWork(capabilities: capabilities, idle: idle, watching: watching)
             } catch {
                 retryLater(batch, after: error)
                 await waitForWakeup(timeout: errorBackoff)
@@ -216,6 +222,9 @@ public final class WorkerPool: Service, Sendable {
             }
         }
     }
+
+    /// How long an idle pool's claim waits for a task on a store that cannot watch for commits.
+    static let longPoll = Duration.seconds(2)
 
     /// Waits for a wake-up; a cancelled pool still waits (its handlers are finishing).
     private func waitForWakeup(timeout: Duration) async {
@@ -229,9 +238,10 @@ public final class WorkerPool: Service, Sendable {
     /// Sleeps (without writing) until a task is ready or a handler finished. It looks at the
     /// ready set again when woken by an enqueue in this process or a commit in any (see
     /// ``QueueStore/watchCommits(_:)``), when the next delayed task is due, or after the idle
-    /// poll interval.
+    /// poll interval. On a store that can tell neither (`nil`, not `watching`), it claims again
+    /// after each sleep.
     /// - Returns: the next idle interval.
-    private func sleepUntilWork(capabilities: [String], idle: Duration) async throws -> Duration {
+    private func sleepUntilWork(capabilities: [String], idle: Duration, watching: Bool) async throws -> Duration {
         var idle = idle
         while !isStopping {
             let untilReady = try await queue.store.timeUntilReady(capabilities: capabilities)
@@ -243,6 +253,7 @@ public final class WorkerPool: Service, Sendable {
             if await wakeup.wait(timeout: sleep), wakeup.takeEnqueued() || state.withLock({ !$0.unsettled.isEmpty }) {
                 return configuration.idlePoll.lowerBound
             }
+            if untilReady == nil && !watching { return idle }
         }
         return idle
     }

@@ -168,13 +168,13 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func fairness(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
-        let claims = quick ? 1000 : 10_000
+        let (claims, perClass) = quick ? (1000, 250) : (10_000, 1000)
         var claimed = [Int](repeating: 0, count: BenchFairness.weights.count)
         var firstClaims: [[Int]] = Array(repeating: [], count: BenchFairness.weights.count)
         for run in 1...runs {
             progress("[fairness] \(claims) weighted-random claims, run \(run)/\(runs)")
             let shares = try await Self.withFreshStore(pragmas) { store in
-                try await BenchFairness.shares(store, claims: claims, perClass: claims)
+                try await BenchFairness.shares(store, claims: claims, perClass: perClass)
             }
             for (index, share) in shares.enumerated() {
                 claimed[index] += share.claimed
@@ -186,7 +186,8 @@ struct BenchCommand: AsyncParsableCommand {
         var table = BenchTable(
             key: "fairness",
             title:
-                "WEIGHTED RANDOM: SHARE OF \(Int(total)) CLAIMS BY WEIGHT (\(runs) runs of \(claims), every class kept queued)",
+                "WEIGHTED RANDOM: SHARE OF \(Int(total)) CLAIMS BY WEIGHT (\(runs) runs of \(claims); "
+                + "\(perClass) tasks of each weight kept queued, each claim replaced)",
             columns: [
                 ("WEIGHT", "weight"), ("EXPECTED", "expected_share"), ("MEASURED", "measured_share"),
                 ("FIRST CLAIM (WORST RUN)", "first_claim_worst_run"),

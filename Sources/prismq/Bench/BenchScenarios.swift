@@ -68,6 +68,8 @@ extension BenchScenario {
                     }
                 }
             },
+            payloadScenario(bytes: 1024, count: tasks),
+            payloadScenario(bytes: 16 << 10, count: tasks),
             BenchScenario(
                 name: "claim + complete, in-process pool of 16", baseline: rawTwoTransactions, operations: tasks
             ) { store in
@@ -81,6 +83,25 @@ extension BenchScenario {
                 try await processes.claimAndComplete(store, tasks: tasks, workers: 4)
             },
         ]
+    }
+
+    /// Batch enqueues of tasks whose payload is `bytes` long, beside the raw batch insert of
+    /// empty ones: how the cost grows with the payload.
+    static func payloadScenario(bytes: Int, count: Int) -> BenchScenario {
+        BenchScenario(
+            name: "enqueue, batches of 1000, \(bytes >> 10) KiB payloads",
+            baseline: "raw insert, 1000 rows per transaction",
+            operations: count
+        ) { store in
+            let payload = try RawJSON(validating: #"{"data":""# + String(repeating: "x", count: bytes - 11) + #""}"#)
+            let queue = TaskQueue(store: store)
+            return try await timed {
+                for start in stride(from: 0, to: count, by: 1000) {
+                    let task = NewTask(type: "bench", payload: payload)
+                    try await queue.enqueue(batch: Array(repeating: task, count: min(1000, count - start)))
+                }
+            }
+        }
     }
 
     /// The scenarios whose name contains `text`, with the baselines they are compared to.

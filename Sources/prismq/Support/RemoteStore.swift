@@ -112,9 +112,7 @@ struct RemoteStore: QueueStore {
         writer.add("strategy", request.strategy.rawValue)
         writer.add("lease_seconds", Self.seconds(request.leaseDuration))
         writer.add("max_tasks", min(request.maxTasks, 100))
-        // Long-poll: with no way to ask the server how soon a task is ready, an idle remote
-        // worker waits for one in the claim itself.
-        writer.add("wait_seconds", 2.0)
+        writer.add("wait_seconds", Self.seconds(request.wait))
         let object = try await send("POST", "/queue/claim", body: writer.json).1
         return try (object["tasks"] as? [[String: Any]] ?? []).map { item throws(QueueError) in
             let task = try RemoteTask.decode(item)
@@ -183,7 +181,8 @@ struct RemoteStore: QueueStore {
     func maintain() async throws(QueueError) {}
 
     /// Always "now": the next claim long-polls on the server (see ``claim(_:)``).
-    func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? { .zero }
+    /// Unknown over HTTP: the pool polls with claims (long-polls when idle).
+    func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? { nil }
 
     func register(_ worker: WorkerRegistration) async throws(QueueError) {}
 
