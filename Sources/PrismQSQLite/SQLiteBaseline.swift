@@ -48,14 +48,18 @@ package enum SQLiteBaseline {
     package static func claimAndComplete(_ store: SQLiteStore) async throws -> Int {
         var done = 0
         while true {
-            let id: Int64? = try await store.pool.write { db in
-                try Int64.fetchOne(db.cachedStatement(sql: claim), arguments: [Int64.max])
-            }
-            guard let id else { return done }
+            guard let id = try await claimOne(store) else { return done }
             try await store.pool.write { db in
                 try db.cachedStatement(sql: complete).execute(arguments: [millisNow(), id])
             }
             done += 1
+        }
+    }
+
+    /// Claims the first ready task (FIFO, any type) in a transaction of its own.
+    package static func claimOne(_ store: SQLiteStore) async throws -> Int64? {
+        try await store.pool.write { db in
+            try Int64.fetchOne(db.cachedStatement(sql: claim), arguments: [Int64.max])
         }
     }
 
@@ -76,7 +80,9 @@ package enum SQLiteBaseline {
     }
 
     /// Fills the queue with `count` ready tasks spread over `types`, with random priorities
-    /// (0–9) and weighted-random keys, in transactions of 100,000 rows.
+    /// (0–9) and weighted-random keys, in transactions of 100,000 rows, then checkpoints the
+    /// WAL into the database file (so that what is measured next does not share the machine
+    /// with copying it).
     package static func fill(_ store: SQLiteStore, count: Int, types: [String]) async throws {
         let typeList = JSONWriter.array(types.map(JSONWriter.quoted))
         for start in stride(from: 0, to: count, by: 100_000) {
@@ -93,6 +99,9 @@ package enum SQLiteBaseline {
                     arguments: [size, typeList]
                 )
             }
+        }
+        try await store.pool.writeWithoutTransaction { db in
+            _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }
 

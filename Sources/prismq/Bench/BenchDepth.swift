@@ -8,27 +8,32 @@ enum BenchDepth {
     /// The task types of the filled queue; the claiming worker names them all.
     static let types = ["a", "b", "c", "d"]
 
-    /// Claims per second for each strategy (in `SchedulingStrategy.allCases` order): the
-    /// median of `runs` runs of `claims` claims on a queue of `depth` ready tasks.
+    /// Claims per second on a queue of `depth` ready tasks: one row per strategy, then the
+    /// raw-SQLite FIFO claim of the same schema; each the median of `runs` runs of `claims`
+    /// claims.
     static func claimRates(
         depth: Int, claims: Int, runs: Int, profile: SQLitePragmaProfile,
         progress: (String) -> Void
-    ) async throws -> [Double] {
+    ) async throws -> [(name: String, rate: Double)] {
         try await BenchCommand.withFreshStore(profile) { store in
             progress("[claim depth] filling a queue of \(depth) tasks")
             try await SQLiteBaseline.fill(store, count: depth, types: types)
-            var medians: [Double] = []
-            for strategy in SchedulingStrategy.allCases {
+            var medians: [(name: String, rate: Double)] = []
+            let claimers: [(String, () async throws -> Void)] =
+                SchedulingStrategy.allCases.map { strategy in
+                    let request = ClaimRequest(workerID: "bench", capabilities: types, strategy: strategy)
+                    return (strategy.rawValue, { _ = try await store.claim(request) })
+                } + [("raw FIFO claim (baseline)", { _ = try await SQLiteBaseline.claimOne(store) })]
+            for (name, claimOnce) in claimers {
                 var rates: [Double] = []
                 for run in 1...runs {
-                    progress("[claim depth] \(strategy.rawValue) at \(depth) queued, run \(run)/\(runs)")
-                    let request = ClaimRequest(workerID: "bench", capabilities: types, strategy: strategy)
+                    progress("[claim depth] \(name) at \(depth) queued, run \(run)/\(runs)")
                     let elapsed = try await BenchScenario.timed {
-                        for _ in 0..<claims { _ = try await store.claim(request) }
+                        for _ in 0..<claims { try await claimOnce() }
                     }
                     rates.append(Double(claims) / BenchCommand.seconds(elapsed))
                 }
-                medians.append(rates.sorted()[rates.count / 2])
+                medians.append((name, rates.sorted()[rates.count / 2]))
             }
             return medians
         }
