@@ -16,6 +16,7 @@ final class Checkpointer: Sendable {
     private struct State {
         var requested = false
         var closed = false
+        var running = true
         var checkpoints = 0
     }
 
@@ -35,6 +36,9 @@ final class Checkpointer: Sendable {
         thread.name = "prismq.checkpointer"
         thread.start()
     }
+
+    /// Whether the thread still runs.
+    var running: Bool { state.withLock { $0.running } }
 
     /// How many checkpoints the thread ran.
     var checkpoints: Int { state.withLock { $0.checkpoints } }
@@ -76,6 +80,7 @@ final class Checkpointer: Sendable {
             wake.wait()
             let closed = state.withLock { state in
                 state.requested = false
+                if state.closed { state.running = false }
                 return state.closed
             }
             if closed { return }

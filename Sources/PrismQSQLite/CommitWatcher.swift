@@ -30,6 +30,9 @@ final class CommitWatcher: Sendable {
         self.path = path
     }
 
+    /// Whether the watcher's thread runs (it ends soon after the last subscription does).
+    var watching: Bool { state.withLock { $0.watching } }
+
     /// Calls `onCommit` on the watcher's thread after each commit it sees, until cancelled;
     /// every commit after this returns is seen.
     func subscribe(_ onCommit: @escaping @Sendable () -> Void) -> CommitWatch {

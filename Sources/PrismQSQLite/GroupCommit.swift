@@ -15,24 +15,25 @@ import Synchronization
 /// of the PRAGMA profile is unchanged.
 final class GroupCommit: Sendable {
     /// One caller's write: runs inside the batch's transaction, then learns how the commit went.
-    private struct Job: Sendable {
+    fileprivate struct Job: Sendable {
         /// Runs the write, in a savepoint when asked; returns whether it succeeded.
         let run: @Sendable (Database, _ inSavepoint: Bool) -> Bool
         let finish: @Sendable ((any Error)?) -> Void
     }
 
-    private struct State {
+    fileprivate struct State {
         var pending: [Job] = []
         var writerSleeps = false
         /// The writer waits (briefly) until this many writes are pending; 0 when it does not.
         var gatheringUntil = 0
         var closed = false
+        var writerRunning = true
         var transactions = 0
     }
 
     /// What the writer thread shares with the callers; it outlives the ``GroupCommit`` until
     /// the thread has finished the last write.
-    private final class Shared: Sendable {
+    fileprivate final class Shared: Sendable {
         let pool: DatabasePool
         let checkpointer: Checkpointer?
         let state = Mutex(State())
@@ -70,6 +71,24 @@ final class GroupCommit: Sendable {
         }
         if wake { shared.wakeWriter.signal() }
     }
+
+    /// A view of the threads that outlives the group commit (for tests: they end once the
+    /// store is released).
+    struct Threads: Sendable {
+        private let shared: Shared
+
+        fileprivate init(_ shared: Shared) {
+            self.shared = shared
+        }
+
+        /// Whether the writer thread still runs.
+        var writerRunning: Bool { shared.state.withLock { $0.writerRunning } }
+        /// Whether the checkpointer's thread still runs.
+        var checkpointerRunning: Bool { shared.checkpointer?.running ?? false }
+    }
+
+    /// The group commit's threads, watched from outside.
+    var threads: Threads { Threads(shared) }
 
     /// How many checkpoints the ``Checkpointer`` ran so far.
     var backgroundCheckpoints: Int { shared.checkpointer?.checkpoints ?? 0 }
@@ -140,6 +159,7 @@ final class GroupCommit: Sendable {
                 if let checkpointer = shared.checkpointer {
                     try? shared.pool.writeWithoutTransaction { db in checkpointer.uninstall(from: db) }
                 }
+                shared.state.withLock { $0.writerRunning = false }
                 return
             }
             if batch.isEmpty {

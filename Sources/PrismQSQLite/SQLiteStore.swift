@@ -14,7 +14,7 @@ public final class SQLiteStore: QueueStore {
 
     let pool: DatabasePool
     let groupCommit: GroupCommit
-    private let commitWatcher: CommitWatcher
+    let commitWatcher: CommitWatcher
     private let recorder: PoolStatisticsRecorder
     /// The payload fields with a generated column and an index in this database.
     let indexedPayloadFields: Set<String>

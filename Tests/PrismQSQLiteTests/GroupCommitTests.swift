@@ -68,3 +68,22 @@ struct GroupCommitTests {
         #expect(await eventually { store.groupCommit.backgroundCheckpoints > 0 })
     }
 }
+
+@Suite("Store threads")
+struct StoreThreadTests {
+    let directory = TemporaryDirectory()
+
+    @Test func aReleasedStoreEndsItsWriterCheckpointerAndWatcherThreads() async throws {
+        let (threads, watcher) = try await { () async throws -> (GroupCommit.Threads, CommitWatcher) in
+            let store = try makeStore(in: directory)
+            let watch = try #require(store.watchCommits {})
+            _ = try await store.enqueue([NewTask(type: "t")])
+            #expect(store.groupCommit.threads.writerRunning && store.groupCommit.threads.checkpointerRunning)
+            #expect(store.commitWatcher.watching)
+            watch.cancel()
+            return (store.groupCommit.threads, store.commitWatcher)
+        }()
+        #expect(await eventually { !watcher.watching })
+        #expect(await eventually { !threads.writerRunning && !threads.checkpointerRunning })
+    }
+}
