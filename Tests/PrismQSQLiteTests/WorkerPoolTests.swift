@@ -161,6 +161,40 @@ struct WorkerPoolTests {
         #expect(try await queue.workers().first?.state == .stopped)
     }
 
+    @Test func aHandlerThatIgnoresCancellationIsHandedBackAndItsLateResultDropped() async throws {
+        let queue = TaskQueue(store: try makeStore(in: directory))
+        var configuration = WorkerPoolConfiguration()
+        configuration.shutdownGracePeriod = .milliseconds(100)
+        let pool = WorkerPool(queue: queue, configuration: configuration)
+        let gate = Atomic<Bool>(false)
+        let returned = Atomic<Bool>(false)
+        pool.register("deaf") { _ in
+            // Ignores cancellation: polls its gate with a sleep that cannot be cancelled.
+            while !gate.load(ordering: .relaxed) {
+                await Task.detached { try? await Task.sleep(for: .milliseconds(5)) }.value
+            }
+            returned.store(true, ordering: .relaxed)
+            return try RawJSON(validating: "\"late\"")
+        }
+        let deaf = try await queue.enqueue(NewTask(type: "deaf")).task
+        let running = Task { try await pool.run() }
+        #expect(try await status(queue, deaf.id, is: .running))
+        pool.stop()
+        try await running.value  // returns although the handler has not
+        let returnedBeforeTheGate = returned.load(ordering: .relaxed)
+        #expect(!returnedBeforeTheGate)
+        let handedBack = try await queue.task(id: deaf.id)
+        #expect(handedBack.status == .queued && handedBack.attempts == 0)
+        gate.store(true, ordering: .relaxed)
+        #expect(
+            await eventually {
+                let done = returned.load(ordering: .relaxed)
+                return done
+            })
+        let after = try await queue.task(id: deaf.id)
+        #expect(after.status == .queued && after.result == nil, "the late result is dropped")
+    }
+
     @Test func theServiceGroupRunsThePoolAndStopsItGracefully() async throws {
         let queue = TaskQueue(store: try makeStore(in: directory))
         let pool = WorkerPool(queue: queue)

@@ -28,8 +28,8 @@ public final class WorkerPool: Service, Sendable {
     /// A handler the pool is running.
     struct Running: Sendable {
         var lease: Lease
-        var handler: Task<RawJSON?, any Error>
-        var finisher: Task<Void, Never>?
+        /// The task that runs the handler and hands its outcome over (set once started).
+        var handler: Task<Void, Never>?
         var stopReason: StopReason?
     }
 
@@ -310,27 +310,36 @@ public final class WorkerPool: Service, Sendable {
     private func start(_ lease: Lease) {
         let context = TaskContext(task: lease.task, lease: lease.id, logger: taskLogger(lease.task))
         let handler = state.withLock { $0.handlers[lease.task.type] ?? $0.fallback }
-        let work = Task<RawJSON?, any Error> {
-            guard let handler else {
-                throw TaskFailure.permanent("No handler is registered for the type \(lease.task.type).")
+        // Registered before the handler starts, so that however soon it finishes it is known.
+        state.withLock { $0.running[lease.id] = Running(lease: lease, handler: nil) }
+        let work = Task {
+            let watchdog = lease.task.timeout.map { timeout in
+                Task {
+                    try await Task.sleep(for: timeout)
+                    self.stopHandler(lease.id, because: .timedOut)
+                }
             }
-            return try await handler(context)
+            let result: Result<RawJSON?, any Error>
+            do {
+                guard let handler else {
+                    throw TaskFailure.permanent("No handler is registered for the type \(lease.task.type).")
+                }
+                result = .success(try await handler(context))
+            } catch {
+                result = .failure(error)
+            }
+            watchdog?.cancel()
+            self.finish(lease, result: result)
         }
-        state.withLock { $0.running[lease.id] = Running(lease: lease, handler: work) }
-        let finisher = Task.detached { await self.finish(lease, work: work) }
-        state.withLock { $0.running[lease.id]?.finisher = finisher }
+        let stopped = state.withLock { state in
+            state.running[lease.id]?.handler = work
+            return state.running[lease.id]?.stopReason != nil
+        }
+        if stopped { work.cancel() }
     }
 
-    /// Waits for a handler (under its timeout) and hands its outcome to the work loop.
-    private func finish(_ lease: Lease, work: Task<RawJSON?, any Error>) async {
-        let watchdog = lease.task.timeout.map { timeout in
-            Task {
-                try await Task.sleep(for: timeout)
-                self.stopHandler(lease.id, because: .timedOut)
-            }
-        }
-        let result = await work.result
-        watchdog?.cancel()
+    /// Hands a handler's outcome (under its stop reason) to the work loop.
+    private func finish(_ lease: Lease, result: Result<RawJSON?, any Error>) {
         let (held, reason) = state.withLock { ($0.running[lease.id] != nil, $0.running[lease.id]?.stopReason) }
         // A task handed back by the grace period is no longer the pool's.
         let outcome = held ? outcome(of: result, lease: lease, stoppedBecause: reason) : nil
@@ -379,7 +388,7 @@ public final class WorkerPool: Service, Sendable {
 
     /// Cancels a running handler, remembering why (the first reason wins).
     private func stopHandler(_ lease: LeaseID, because reason: StopReason) {
-        let handler = state.withLock { state -> Task<RawJSON?, any Error>? in
+        let handler = state.withLock { state -> Task<Void, Never>? in
             guard var running = state.running[lease], running.stopReason == nil else { return nil }
             running.stopReason = reason
             state.running[lease] = running
