@@ -7,7 +7,7 @@ import PrismQ
 /// once apply them exactly once. A database whose version is newer than the code is refused.
 enum SQLiteSchema {
     /// The migrations in order; the schema version is the count applied.
-    static let migrations: [String] = [version1, version2]
+    static let migrations: [String] = [version1, version2, version3]
 
     /// The version this code writes.
     static var currentVersion: Int { migrations.count }
@@ -112,4 +112,25 @@ enum SQLiteSchema {
         DROP INDEX task_logs_by_event;
         CREATE INDEX task_logs_failures ON task_logs (event, at) WHERE event = 'failed' OR event = 'expired';
         """
+
+    /// The weighted-random key index leaves the schema: it is built on the first
+    /// weighted-random claim instead (``weightedRandomIndex``). Its keys are random, so every
+    /// enqueue and every claim wrote a random page of it, which cost queues that never claim
+    /// by weighted random about a third of their enqueue rate.
+    static let version3 = """
+        DROP INDEX IF EXISTS tasks_ready_by_type_key;
+        """
+
+    /// The index weighted-random claims read, in the strategy's order; made by the first such
+    /// claim on the file (see ``SQLiteStore``), then kept by SQLite like any other.
+    static let weightedRandomIndex = """
+        CREATE INDEX IF NOT EXISTS tasks_ready_by_type_key ON tasks (type, sched_key) WHERE status = 'queued'
+        """
+
+    /// Whether the file has the weighted-random index.
+    static func hasWeightedRandomIndex(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = 'tasks_ready_by_type_key'"
+        ) ?? false
+    }
 }

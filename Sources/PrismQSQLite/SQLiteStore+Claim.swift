@@ -1,12 +1,22 @@
 import Foundation
 import GRDB
 import PrismQ
+import Synchronization
 
 extension SQLiteStore {
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
         let claim = try PreparedClaim(request)
+        try await prepare(for: request.strategy)
         // The time is read once the write lock is held, so waiting for it never shortens a lease.
         return try await write { [self] db in try Self.claim(claim, now: nowMillis, db: db) }
+    }
+
+    /// Makes the index a strategy reads if the file lacks it: the weighted-random index is
+    /// built by the first weighted-random claim (one write, then never again in this process).
+    package func prepare(for strategy: SchedulingStrategy) async throws(QueueError) {
+        guard strategy == .weightedRandom, !weightedRandomIndexReady.load(ordering: .relaxed) else { return }
+        try await write { db in try db.execute(sql: SQLiteSchema.weightedRandomIndex) }
+        weightedRandomIndexReady.store(true, ordering: .relaxed)
     }
 
     /// Claims in the current transaction.

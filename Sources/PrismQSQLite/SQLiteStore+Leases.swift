@@ -48,6 +48,7 @@ extension SQLiteStore {
         _ settlements: [Settlement], thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
         let claim = try request.map { request throws(QueueError) in try PreparedClaim(request) }
+        if let request { try await prepare(for: request.strategy) }
         let checked = settlements.map { settlement -> Result<Settlement, QueueError> in
             guard case .completed(let result) = settlement.outcome else { return .success(settlement) }
             do throws(QueueError) {

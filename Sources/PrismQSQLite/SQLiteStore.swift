@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import Synchronization
 
 /// A ``QueueStore`` in one SQLite file, on a GRDB `DatabasePool` in WAL mode: one writer,
 /// a pool of readers, the PRAGMA profile of its configuration on every connection.
@@ -18,6 +19,8 @@ public final class SQLiteStore: QueueStore {
     private let recorder: PoolStatisticsRecorder
     /// The payload fields with a generated column and an index in this database.
     let indexedPayloadFields: Set<String>
+    /// Whether the weighted-random index is known to exist (it is made on first use).
+    let weightedRandomIndexReady: Atomic<Bool>
 
     /// Opens (and creates, with its directory) the database at `path` and brings its schema
     /// up to date.
@@ -48,15 +51,17 @@ public final class SQLiteStore: QueueStore {
         do {
             pool = try DatabasePool(path: path, configuration: grdb)
             let fields = configuration.indexedPayloadFields
-            indexedPayloadFields = try pool.writeWithoutTransaction { db in
+            let (fieldsIndexed, weightedIndex) = try pool.writeWithoutTransaction { db in
                 try db.execute(sql: statements)
                 try SQLiteSchema.migrate(db, path: path)
                 try db.inTransaction(.immediate) {
                     try PayloadIndexes.ensure(fields, db: db)
                     return .commit
                 }
-                return try PayloadIndexes.indexedFields(db)
+                return (try PayloadIndexes.indexedFields(db), try SQLiteSchema.hasWeightedRandomIndex(db))
             }
+            indexedPayloadFields = fieldsIndexed
+            weightedRandomIndexReady = Atomic(weightedIndex)
         } catch {
             throw QueueError.translating(error, path: path)
         }

@@ -261,8 +261,30 @@ struct ClaimTests {
     }
 
     /// The claim reads the same number of rows whether 1,000 or 100,000 tasks are ready.
+    @Test func theWeightedRandomIndexIsBuiltByTheFirstWeightedRandomClaimOnly() async throws {
+        let store = try makeStore(in: directory, clock: clock)
+        func hasIndex(_ store: SQLiteStore) async throws -> Bool {
+            try await store.pool.read { db in try SQLiteSchema.hasWeightedRandomIndex(db) }
+        }
+        let ids = try await enqueue(store, priorities: [1, 1, 1, 1])
+        #expect(try await hasIndex(store) == false)
+        for strategy in [SchedulingStrategy.fifo, .lifo, .priority] {
+            _ = try await claim(store, strategy)
+        }
+        #expect(try await hasIndex(store) == false, "other strategies do without it")
+        let other = try makeStore(in: directory, clock: clock)
+        let lease = try #require(try await claim(other, .weightedRandom).first)
+        #expect(ids.contains(lease.task.id), "it indexes the tasks queued before it existed")
+        let seenHere = try await hasIndex(store)
+        let seenThere = try await hasIndex(other)
+        #expect(seenHere && seenThere)
+        _ = try await enqueue(store, priorities: [1])
+        #expect(try await claim(store, .weightedRandom, max: 5).count == 1, "and those enqueued since")
+    }
+
     @Test func claimCostStaysFlatFromAThousandToAHundredThousandReadyTasks() async throws {
         let store = try makeStore(in: directory, clock: clock)
+        try await store.prepare(for: .weightedRandom)
         func steps(_ strategy: SchedulingStrategy, types: [String]) async throws -> (Int32, Int32, Int32) {
             let now = TaskRow.millis(clock.now())
             return try await store.pool.read { db in

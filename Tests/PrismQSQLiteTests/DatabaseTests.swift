@@ -43,6 +43,7 @@ struct DatabaseTests {
     /// whole table.
     @Test func everyQueryUsesAnIndex() async throws {
         let store = try makeStore(in: directory)
+        try await store.prepare(for: .weightedRandom)
         var statements: [(String, StatementArguments)] = [
             (StoreSQL.taskByID, [1]),
             (StoreSQL.taskByIdempotencyKey, ["k"]),
@@ -204,7 +205,7 @@ struct DatabaseTests {
                 db, sql: "SELECT name FROM sqlite_master WHERE tbl_name = 'task_logs' AND type = 'index'")
         }
         #expect(Set(indexes) == ["task_logs_by_task", "task_logs_failures"])
-        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 2)
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 3)
         #expect(try await store.throughput(minutes: 5).map(\.failed).reduce(0, +) == 1)
         #expect(try await store.stats().failedLastMinute == 1)
     }
@@ -213,7 +214,7 @@ struct DatabaseTests {
         let path = directory.file("queue.db")
         do {
             let store = try SQLiteStore(path: path)
-            #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 2)
+            #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 3)
             _ = try await store.enqueue([NewTask(type: "t")])
         }
         let reopened = try SQLiteStore(path: path)
