@@ -25,6 +25,7 @@ final class CommitWatcher: Sendable {
 
     private let path: String
     private let state = Mutex(State())
+    private let connection = Mutex<DatabaseQueue?>(nil)
 
     init(path: String) {
         self.path = path
@@ -44,10 +45,7 @@ final class CommitWatcher: Sendable {
         }
         if start {
             // The first reading is taken here, so no commit after the subscription is missed.
-            var configuration = Configuration()
-            configuration.readonly = true
-            configuration.label = "prismq.commit-watcher"
-            let connection = try? DatabaseQueue(path: path, configuration: configuration)
+            let connection = readConnection()
             let version = connection.flatMap(Self.dataVersion)
             let thread = Thread { self.watch(connection, from: version) }
             thread.name = "prismq.commit-watcher"
@@ -58,13 +56,26 @@ final class CommitWatcher: Sendable {
         }
     }
 
+    /// The watcher's read-only connection: opened by the first subscription, then kept (a
+    /// long-poll claim subscribes on every wait; it should not open a file each time).
+    private func readConnection() -> DatabaseQueue? {
+        connection.withLock { connection in
+            if connection == nil {
+                var configuration = Configuration()
+                configuration.readonly = true
+                configuration.label = "prismq.commit-watcher"
+                connection = try? DatabaseQueue(path: path, configuration: configuration)
+            }
+            return connection
+        }
+    }
+
     private func watch(_ connection: DatabaseQueue?, from version: Int?) {
         var last = version
         var lastCommit = ContinuousClock.now
         var interval = Self.busyInterval
         while true {
-            Thread.sleep(
-                forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
+            Thread.sleep(forTimeInterval: interval.inSeconds)
             let subscribers = state.withLock { state -> [@Sendable () -> Void]? in
                 if state.subscribers.isEmpty {
                     state.watching = false

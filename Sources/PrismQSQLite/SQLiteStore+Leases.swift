@@ -172,14 +172,11 @@ extension SQLiteStore {
         }
     }
 
-    /// Completes the task while the lease is current; one statement checks and changes it.
+    /// Completes one task while the lease is current (through the statements of a batch).
     private static func complete(_ lease: LeaseID, result: RawJSON?, now: Int64, db: Database) throws -> QueueTask {
-        guard
-            let task = try TaskRow.fetchOne(
-                db.cachedStatement(sql: LeaseSQL.complete), arguments: [now, result?.text, lease.taskID, lease.token]
-            )
-        else { throw try leaseLost(lease, db: db) }
-        try appendLog(taskID: lease.taskID, event: .completed, at: now, workerID: task.claimedBy, db: db)
+        guard let task = try complete([(lease, result)], now: now, db: db)[lease.taskID] else {
+            throw try leaseLost(lease, db: db)
+        }
         return task
     }
 
@@ -273,12 +270,6 @@ enum LeaseSQL {
         RETURNING cancel_requested, claimed_by
         """
     static let touchWorker = "UPDATE workers SET last_heartbeat_at = ?, stopped_at = NULL WHERE id = ?"
-    static let complete = """
-        UPDATE tasks SET status = 'completed', completed_at = ?, result = ?, lease_token = NULL,
-                         lease_expires_at = NULL
-        WHERE id = ? AND lease_token = ? AND status = 'running'
-        RETURNING \(TaskRow.columns)
-        """
     /// The running tasks of a JSON array of `[id, token]` whose token is current.
     static let holders = """
         SELECT \(TaskRow.qualifiedColumns) FROM json_each(?) AS lease CROSS JOIN tasks

@@ -41,7 +41,7 @@ public final class SQLiteStore: QueueStore {
 
         var grdb = Configuration()
         grdb.label = "prismq"
-        grdb.busyMode = .timeout(Self.seconds(configuration.profile.busyTimeout))
+        grdb.busyMode = .timeout(configuration.profile.busyTimeout.inSeconds)
         grdb.maximumReaderCount = configuration.maxReaders
         grdb.foreignKeysEnabled = true
         let statements = configuration.profile.statements
@@ -98,10 +98,6 @@ public final class SQLiteStore: QueueStore {
                 throw QueueError(.storage, "The database \(path) is read-only; PrismQ needs to write it.")
             }
         }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// Calls `onCommit` within about a millisecond of each commit while commits keep coming

@@ -22,7 +22,7 @@ extension QueueTask {
         writer.add("last_error", lastError)
         writer.add("result", raw: result?.text)
         writer.add(
-            "timeout_seconds", timeout.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 })
+            "timeout_seconds", timeout?.inSeconds)
         writer.add("cancel_requested", cancelRequested)
         if includeLease {
             writer.add("lease_token", leaseToken)

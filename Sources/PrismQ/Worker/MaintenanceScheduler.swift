@@ -34,8 +34,7 @@ public struct MaintenanceScheduler: Service {
     public func runOnce() async throws(QueueError) -> Int {
         var deleted = 0
         if let retention {
-            let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
-            let cutoff = now().addingTimeInterval(-seconds)
+            let cutoff = now().addingTimeInterval(-retention.inSeconds)
             while true {
                 let batch = try await store.purge(finishedBefore: cutoff, limit: 1000)
                 deleted += batch

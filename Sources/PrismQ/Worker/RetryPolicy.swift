@@ -47,14 +47,14 @@ public struct RetryPolicy: Sendable, Hashable {
             return delay
         case .exponential(let base, let cap, let jitter):
             let exponent = min(max(attempt - 1, 0), 62)
-            let raw = min(Self.seconds(base) * Double(1 << UInt64(exponent)), Self.seconds(cap))
+            let raw = min(base.inSeconds * Double(1 << UInt64(exponent)), cap.inSeconds)
             let spread: Double =
                 switch jitter {
                 case .none: raw
                 case .full: Double.random(in: 0...raw, using: &random)
                 case .equal: raw / 2 + Double.random(in: 0...(raw / 2), using: &random)
                 }
-            return .milliseconds(Int64((min(spread, Self.seconds(cap)) * 1000).rounded(.down)))
+            return .milliseconds(Int64((min(spread, cap.inSeconds) * 1000).rounded(.down)))
         }
     }
 
@@ -62,9 +62,5 @@ public struct RetryPolicy: Sendable, Hashable {
     public func delay(afterAttempt attempt: Int) -> Duration? {
         var generator = SystemRandomNumberGenerator()
         return delay(afterAttempt: attempt, using: &generator)
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

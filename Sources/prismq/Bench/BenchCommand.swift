@@ -141,7 +141,7 @@ struct BenchCommand: AsyncParsableCommand {
                     }
                     percentiles.append(BenchLatency.percentiles(samples))
                 }
-                let medians = (0..<3).map { index in percentiles.map { $0[index] }.sorted()[percentiles.count / 2] }
+                let medians = (0..<3).map { index in Self.median(percentiles.map { $0[index] }) }
                 table.rows.append(
                     [.text(name), .number(Double(rate), digits: 0), .number(Double(count), digits: 0)]
                         + medians.map { .number($0, digits: 2) })
@@ -264,7 +264,7 @@ struct BenchCommand: AsyncParsableCommand {
                     return try await processes.serveMemory(store)
                 })
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let median = Self.median
         table.rows = [
             [.text("idle worker process CPU"), .number(median(cpu), digits: 2), .text("% of a core")],
             [
@@ -311,7 +311,7 @@ struct BenchCommand: AsyncParsableCommand {
                     try await http.claimCompleteRate(store, tasks: tasks, connections: 16)
                 })
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let median = Self.median
         let latency = (0..<3).map { index in median(percentiles.map { $0[index] }) }
         var table = BenchTable(
             key: "http", title: "HTTP ON LOOPBACK (prismq serve; keep-alive connections from this process)",
@@ -344,7 +344,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let elapsed = try await Self.withFreshStore(pragmas) { store in try await scenario.measure(store) }
                 rates.append(Double(scenario.operations) / Self.seconds(elapsed))
             }
-            medians[scenario.name] = rates.sorted()[rates.count / 2]
+            medians[scenario.name] = Self.median(rates)
         }
         return medians
     }
@@ -371,7 +371,12 @@ struct BenchCommand: AsyncParsableCommand {
         return try await body(try SQLiteStore(path: directory + "/bench.db", configuration: configuration))
     }
 
+    /// The middle value (the upper one of an even count).
+    static func median(_ values: [Double]) -> Double {
+        values.sorted()[values.count / 2]
+    }
+
     static func seconds(_ duration: Duration) -> Double {
-        max(1e-9, Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        max(1e-9, duration.inSeconds)
     }
 }

@@ -37,7 +37,7 @@ enum BenchDepth {
                     }
                     rates.append(Double(claims) / BenchCommand.seconds(elapsed))
                 }
-                medians.append((name, rates.sorted()[rates.count / 2]))
+                medians.append((name, BenchCommand.median(rates)))
             }
             return medians
         }

@@ -74,15 +74,8 @@ struct BenchHTTP {
 
     /// Runs `body` with the port of a `prismq serve` on the store's database.
     private func withServer<T>(on store: SQLiteStore, _ body: (Int) async throws -> T) async throws -> T {
-        let server = try ChildProcess(
-            BenchProcesses.executable,
-            ["serve", "--db", store.path, "--profile", processes.profile.name, "--port", "0"])
+        let (server, port) = try await processes.startServer(on: store)
         defer { server.stop() }
-        // It prints "PrismQ serving http://127.0.0.1:PORT on …" once it listens.
-        guard let line = await server.firstLine(),
-            let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
-            let port = url.split(separator: ":").last.flatMap({ Int($0) })
-        else { throw ValidationError("prismq serve did not start.") }
         return try await body(port)
     }
 

@@ -89,15 +89,27 @@ final class BenchProcesses: Sendable {
     /// The resident memory of `prismq serve` on the database once it runs, in MB: all of it,
     /// and its own (anonymous) part, without the mapped code of the shared libraries.
     func serveMemory(_ store: SQLiteStore) async throws -> (resident: Double, anonymous: Double) {
-        let server = try ChildProcess(
-            Self.executable, ["serve", "--db", store.path, "--profile", profile.name, "--port", "0"])
+        let (server, _) = try await startServer(on: store)
         defer { server.stop() }
-        guard let line = await server.firstLine(), line.hasPrefix("PrismQ serving") else {
-            throw ValidationError("prismq serve did not start.")
-        }
         // Let it settle: its first maintenance pass and metrics come right after start-up.
         try await Task.sleep(for: .seconds(1))
         return (try server.memoryMegabytes("VmRSS"), try server.memoryMegabytes("RssAnon"))
+    }
+
+    /// Starts `prismq serve` on the store's database, on a free port of the loopback, and
+    /// returns it with its port once it listens.
+    func startServer(on store: SQLiteStore) async throws -> (ChildProcess, port: Int) {
+        let server = try ChildProcess(
+            Self.executable, ["serve", "--db", store.path, "--profile", profile.name, "--port", "0"])
+        // It prints "PrismQ serving http://127.0.0.1:PORT on …" once it listens.
+        guard let line = await server.firstLine(),
+            let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
+            let port = url.split(separator: ":").last.flatMap({ Int($0) })
+        else {
+            server.stop()
+            throw ValidationError("prismq serve did not start.")
+        }
+        return (server, port)
     }
 
     private func startWorkers(_ count: Int, on store: SQLiteStore) throws -> [ChildProcess] {

@@ -110,9 +110,9 @@ struct RemoteStore: QueueStore {
         writer.add("worker_id", request.workerID)
         writer.add("capabilities", raw: JSONWriter.array(request.capabilities.map(JSONWriter.quoted)))
         writer.add("strategy", request.strategy.rawValue)
-        writer.add("lease_seconds", Self.seconds(request.leaseDuration))
+        writer.add("lease_seconds", request.leaseDuration.inSeconds)
         writer.add("max_tasks", min(request.maxTasks, 100))
-        writer.add("wait_seconds", Self.seconds(request.wait))
+        writer.add("wait_seconds", request.wait.inSeconds)
         let object = try await send("POST", "/queue/claim", body: writer.json).1
         return try (object["tasks"] as? [[String: Any]] ?? []).map { item throws(QueueError) in
             let task = try RemoteTask.decode(item)
@@ -130,7 +130,7 @@ struct RemoteStore: QueueStore {
         for lease in leases {
             var writer = JSONWriter()
             writer.add("lease_token", lease.token)
-            writer.add("lease_seconds", Self.seconds(duration))
+            writer.add("lease_seconds", duration.inSeconds)
             do {
                 let object = try await send("POST", "/queue/tasks/\(lease.taskID)/heartbeat", body: writer.json).1
                 renewals.append(
@@ -242,10 +242,6 @@ struct RemoteStore: QueueStore {
         try (object["tasks"] as? [[String: Any]] ?? []).map { item throws(QueueError) in try RemoteTask.decode(item) }
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
     /// A new task as the REST body `POST /queue/tasks` takes.
     static func body(of task: NewTask) -> String {
         var writer = JSONWriter()
@@ -254,9 +250,9 @@ struct RemoteStore: QueueStore {
         writer.add("priority", task.priority)
         writer.add("max_attempts", task.maxAttempts)
         if let runAfter = task.runAfter { writer.add("run_after", runAfter) }
-        if let delay = task.delay { writer.add("delay_seconds", seconds(delay)) }
+        if let delay = task.delay { writer.add("delay_seconds", delay.inSeconds) }
         if let key = task.idempotencyKey { writer.add("idempotency_key", key) }
-        if let timeout = task.timeout { writer.add("timeout_seconds", seconds(timeout)) }
+        if let timeout = task.timeout { writer.add("timeout_seconds", timeout.inSeconds) }
         return writer.json
     }
 }
