@@ -102,7 +102,8 @@ extension SQLiteStore {
     }
 
     /// Settles in order; the completions share one statement when every lease appears once.
-    /// A settlement refused for its lease changes nothing, and its neighbours go on.
+    /// A settlement refused for its lease (`leaseLost`, or `notFound` for a task that is gone)
+    /// changes nothing, and its neighbours go on.
     private static func settle(
         _ settlements: [Result<Settlement, QueueError>], now: Int64, db: Database
     ) throws -> [Result<QueueTask, QueueError>] {
@@ -116,7 +117,7 @@ extension SQLiteStore {
             }
             let completed = try complete(completions.map { ($0.1, $0.2) }, now: now, db: db)
             for (index, lease, _) in completions {
-                outcomes[index] = try completed[lease.taskID].map { .success($0) } ?? .failure(leaseLost(lease, db: db))
+                outcomes[index] = try completed[lease].map { .success($0) } ?? .failure(leaseLost(lease, db: db))
             }
         }
         for (index, item) in settlements.enumerated() where outcomes[index] == nil {
@@ -129,36 +130,33 @@ extension SQLiteStore {
         return outcomes.map { $0! }
     }
 
-    /// Completes the tasks whose lease is current, in one statement, and logs them.
-    /// - Returns: the completed tasks by id.
+    /// Completes the tasks whose lease is current, in one statement, and logs them. Results
+    /// are matched to leases by token, so a stale lease of a task never lends it its result.
+    /// - Returns: the completed tasks by the lease that completed them.
     private static func complete(
         _ completions: [(LeaseID, RawJSON?)], now: Int64, db: Database
-    ) throws -> [Int64: QueueTask] {
+    ) throws -> [LeaseID: QueueTask] {
         guard !completions.isEmpty else { return [:] }
         let leases = JSONWriter.array(completions.map { lease, _ in "[\(lease.taskID),\(lease.token)]" })
         let held = try TaskRow.fetchAll(db.cachedStatement(sql: LeaseSQL.holders), arguments: [leases])
         guard !held.isEmpty else { return [:] }
-        let results = Dictionary(completions.map { ($0.0.taskID, $0.1) }, uniquingKeysWith: { first, _ in first })
-        let rows = held.map { task in
-            let result = results[task.id] ?? nil
-            return "[\(task.id),\(result.map { JSONWriter.quoted($0.text) } ?? "null")]"
+        let results = Dictionary(completions.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
+        let done = held.map { task in
+            let lease = LeaseID(taskID: task.id, token: task.leaseToken ?? 0)
+            var task = task
+            task.status = .completed
+            task.completedAt = TaskRow.date(now)
+            task.result = results[lease] ?? nil
+            task.leaseToken = nil
+            task.leaseExpiresAt = nil
+            return (lease, task)
         }
+        let rows = done.map { _, task in "[\(task.id),\(task.result.map { JSONWriter.quoted($0.text) } ?? "null")]" }
         try db.cachedStatement(sql: LeaseSQL.completeAll).execute(arguments: [now, JSONWriter.array(rows)])
         let ids = JSONWriter.array(held.map { String($0.id) })
         try db.cachedStatement(sql: LeaseSQL.logCompletions).execute(arguments: [now, ids])
         // The rows as they are now, built here rather than read back.
-        return Dictionary(
-            held.map { task in
-                var task = task
-                task.status = .completed
-                task.completedAt = TaskRow.date(now)
-                task.result = results[task.id] ?? nil
-                task.leaseToken = nil
-                task.leaseExpiresAt = nil
-                return (task.id, task)
-            },
-            uniquingKeysWith: { first, _ in first }
-        )
+        return Dictionary(done, uniquingKeysWith: { first, _ in first })
     }
 
     private static func settle(_ settlement: Settlement, now: Int64, db: Database) throws -> QueueTask {
@@ -174,7 +172,7 @@ extension SQLiteStore {
 
     /// Completes one task while the lease is current (through the statements of a batch).
     private static func complete(_ lease: LeaseID, result: RawJSON?, now: Int64, db: Database) throws -> QueueTask {
-        guard let task = try complete([(lease, result)], now: now, db: db)[lease.taskID] else {
+        guard let task = try complete([(lease, result)], now: now, db: db)[lease] else {
             throw try leaseLost(lease, db: db)
         }
         return task
@@ -241,9 +239,13 @@ extension SQLiteStore {
 
     /// The error for a lease that is not current: `leaseLost`, or `notFound` for an unknown task.
     private static func leaseLost(_ lease: LeaseID, db: Database) throws -> QueueError {
-        let task = try fetchTask(id: lease.taskID, db: db)
-        return QueueError(
-            .leaseLost, "The lease on task \(lease.taskID) is no longer held (the task is \(task.status)).")
+        do {
+            let task = try fetchTask(id: lease.taskID, db: db)
+            return QueueError(
+                .leaseLost, "The lease on task \(lease.taskID) is no longer held (the task is \(task.status)).")
+        } catch let error as QueueError where error.code == .notFound {
+            return error
+        }
     }
 
     /// Ends a running task as `dead` or `cancelled`, keeping its error.
