@@ -5,9 +5,18 @@ import PrismQ
 ///
 /// Migrations run in one `IMMEDIATE` transaction, so several processes opening a new file at
 /// once apply them exactly once. A database whose version is newer than the code is refused.
+///
+/// Migrations are append-only: one that has shipped is never edited, since files made by it
+/// exist. A change is a new migration at the end.
 enum SQLiteSchema {
+    /// One migration: SQL, or Swift for what SQL cannot say (a step that looks at the schema).
+    enum Migration: Sendable {
+        case sql(String)
+        case step(@Sendable (Database) throws -> Void)
+    }
+
     /// The migrations in order; the schema version is the count applied.
-    static let migrations: [String] = [version1, version2, version3]
+    static let migrations: [Migration] = [.sql(version1), .sql(version2), .sql(version3), .step(version4)]
 
     /// The version this code writes.
     static var currentVersion: Int { migrations.count }
@@ -26,7 +35,10 @@ enum SQLiteSchema {
                 )
             }
             for migration in migrations[version...] {
-                try db.execute(sql: migration)
+                switch migration {
+                case .sql(let sql): try db.execute(sql: sql)
+                case .step(let step): try step(db)
+                }
             }
             if version < currentVersion {
                 try db.execute(sql: "PRAGMA user_version = \(currentVersion)")
@@ -120,6 +132,29 @@ enum SQLiteSchema {
     static let version3 = """
         DROP INDEX IF EXISTS tasks_ready_by_type_key;
         """
+
+    /// Adds `lease_ms` where it is missing. The column joined ``version1`` in place after that
+    /// version had shipped, so version 1 files made before have no such column, and every
+    /// claim (which writes it) failed on them.
+    static func version4(_ db: Database) throws {
+        let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('tasks')")
+        if !columns.contains("lease_ms") {
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN lease_ms INTEGER")
+        }
+    }
+
+    /// Whether the file holds a PrismQ queue, or nothing yet: schema version 1 or more and a
+    /// `tasks` table, or version 0 and no schema at all. Anything else is another
+    /// application's database.
+    static func isQueueOrEmpty(_ db: Database) throws -> Bool {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        guard version >= 1 else {
+            return try version == 0 && Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0
+        }
+        return try Bool.fetchOne(
+            db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'"
+        ) ?? false
+    }
 
     /// The index weighted-random claims read, in the strategy's order; made by the first such
     /// claim on the file (see ``SQLiteStore``), then kept by SQLite like any other.

@@ -25,8 +25,14 @@ public final class SQLiteStore: QueueStore {
     /// Opens (and creates, with its directory) the database at `path` and brings its schema
     /// up to date.
     ///
+    /// A new file and new directories are their owner's only (modes 0600 and 0700, whatever
+    /// the umask; SQLite gives the `-wal` and `-shm` files the database file's mode). An
+    /// existing file keeps its mode. An existing SQLite file that is not a PrismQ queue is
+    /// refused before anything is written to it.
+    ///
     /// - Throws: `storage` with a sentence naming the file when the directory cannot be made,
-    ///   the file is not a SQLite database, is read-only, or has a newer schema.
+    ///   the file is not a SQLite database, is another application's SQLite database (which
+    ///   is left unchanged), is read-only, or has a newer schema.
     public init(path: String, configuration: SQLiteConfiguration = SQLiteConfiguration()) throws(QueueError) {
         guard configuration.maxReaders >= 1 else {
             throw QueueError(.invalidArgument, "maxReaders must be at least 1.")
@@ -38,6 +44,7 @@ public final class SQLiteStore: QueueStore {
         self.configuration = configuration
         self.recorder = PoolStatisticsRecorder(maxReaders: configuration.maxReaders)
         try Self.prepareLocation(path)
+        try Self.refuseForeignDatabase(path, busyTimeout: configuration.profile.busyTimeout)
 
         var grdb = Configuration()
         grdb.label = "prismq"
@@ -73,7 +80,8 @@ public final class SQLiteStore: QueueStore {
         commitWatcher = CommitWatcher(path: path)
     }
 
-    /// Makes the file's directory, and refuses a file nobody may write.
+    /// Makes the file's directory (0700) and the empty file (0600) when they are missing, and
+    /// refuses a file nobody may write.
     private static func prepareLocation(_ path: String) throws(QueueError) {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
@@ -83,7 +91,9 @@ public final class SQLiteStore: QueueStore {
             }
         } else {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                // The attributes apply to every directory made, whatever the umask.
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 throw QueueError(.storage, "Cannot create the directory \(directory) for the database \(path).")
             }
@@ -97,6 +107,50 @@ public final class SQLiteStore: QueueStore {
             guard permissions & 0o222 != 0, FileManager.default.isWritableFile(atPath: path) else {
                 throw QueueError(.storage, "The database \(path) is read-only; PrismQ needs to write it.")
             }
+        } else {
+            try createOwnerOnlyFile(path)
+        }
+    }
+
+    /// Creates the empty file with mode 0600 before SQLite opens it (SQLite would create it
+    /// 0644 less the umask); another process creating it first is fine.
+    private static func createOwnerOnlyFile(_ path: String) throws(QueueError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let code = errno
+            guard code == EEXIST else {
+                throw QueueError(.storage, "Cannot create the database \(path): \(String(cString: strerror(code))).")
+            }
+            return
+        }
+        // The umask may have cleared owner bits of 0600: set the mode exactly.
+        _ = fchmod(descriptor, 0o600)
+        close(descriptor)
+    }
+
+    /// Refuses an existing SQLite file that holds something other than a PrismQ queue, before
+    /// anything writes to it: the check runs on a read-only connection without the PRAGMA
+    /// profile (whose `journal_mode = WAL` would change the file).
+    private static func refuseForeignDatabase(_ path: String, busyTimeout: Duration) throws(QueueError) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        guard size > 0 else { return }
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        readOnly.busyMode = .timeout(busyTimeout.inSeconds)
+        let isQueue: Bool
+        do {
+            let connection = try DatabaseQueue(path: path, configuration: readOnly)
+            isQueue = try connection.read(SQLiteSchema.isQueueOrEmpty)
+            try connection.close()
+        } catch {
+            throw QueueError.translating(error, path: path)
+        }
+        guard isQueue else {
+            throw QueueError(
+                .storage,
+                "The file \(path) is not a PrismQ queue but another application's SQLite database; "
+                    + "PrismQ leaves it unchanged."
+            )
         }
     }
 

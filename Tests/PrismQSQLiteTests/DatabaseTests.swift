@@ -177,6 +177,68 @@ struct DatabaseTests {
         #expect(String(decoding: FileManager.default.contents(atPath: path)!, as: UTF8.self) == text)
     }
 
+    /// Another application's SQLite file, in rollback-journal mode, with or without a schema
+    /// version of its own, is refused before anything writes to it; a SQLite file with no
+    /// schema yet (a first open that stopped after switching to WAL) still becomes a queue.
+    @Test func anotherApplicationsDatabaseIsRefusedAndLeftUnchanged() async throws {
+        for userVersion in [0, 7] {
+            let path = directory.file("other-app-\(userVersion).db")
+            let other = try DatabaseQueue(path: path)
+            try other.inDatabase { db in
+                try db.execute(sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+                try db.execute(sql: "INSERT INTO notes (text) VALUES ('keep me')")
+                try db.execute(sql: "PRAGMA user_version = \(userVersion)")
+            }
+            try other.close()
+            let before = try #require(FileManager.default.contents(atPath: path))
+
+            let error = #expect(throws: QueueError.self) { try SQLiteStore(path: path) }
+            #expect(error?.code == .storage)
+            #expect(error?.message.contains("The file \(path) is not a PrismQ queue") == true)
+
+            #expect(FileManager.default.contents(atPath: path) == before, "not a byte changed")
+            #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+            #expect(!FileManager.default.fileExists(atPath: path + "-shm"))
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            let reader = try DatabaseQueue(path: path, configuration: readOnly)
+            #expect(try reader.inDatabase { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "delete")
+            #expect(
+                try reader.inDatabase { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master") } == ["notes"])
+        }
+
+        let path = directory.file("started.db")
+        let started = try DatabaseQueue(path: path)
+        try started.inDatabase { try $0.execute(sql: "PRAGMA journal_mode = WAL") }
+        try started.close()
+        #expect(try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) > 0)
+        _ = try await SQLiteStore(path: path).enqueue([NewTask(type: "t")])
+        #expect(try await SQLiteStore(path: path).stats().byStatus[.queued] == 1)
+    }
+
+    /// New files and directories are the owner's only, whatever the umask; existing files keep
+    /// their mode.
+    @Test func newFilesAndDirectoriesAreTheOwnersOnly() async throws {
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        let path = directory.file("data/prismq/queue.db")
+        let store = try SQLiteStore(path: path)
+        _ = try await store.enqueue([NewTask(type: "t")])
+        for file in [path, path + "-wal", path + "-shm"] {
+            #expect(try mode(file) == 0o600, "\(file)")
+        }
+        #expect(try mode(directory.file("data")) == 0o700)
+        #expect(try mode(directory.file("data/prismq")) == 0o700)
+
+        let shared = directory.file("shared.db")
+        _ = FileManager.default.createFile(atPath: shared, contents: nil, attributes: [.posixPermissions: 0o640])
+        _ = try await SQLiteStore(path: shared).enqueue([NewTask(type: "t")])
+        #expect(try mode(shared) == 0o640, "an existing file keeps its mode")
+    }
+
     @Test func aReadOnlyFileIsAClearError() async throws {
         let path = directory.file("queue.db")
         _ = try await SQLiteStore(path: path).enqueue([NewTask(type: "t")])
@@ -188,24 +250,22 @@ struct DatabaseTests {
 
     @Test func aVersionOneDatabaseGetsThePartialFailureIndexAndKeepsItsHistory() async throws {
         let path = directory.file("v1.db")
-        let old = try DatabaseQueue(path: path)
-        try await old.write { db in
-            try db.execute(sql: SQLiteSchema.version1)
+        try ShippedSchema.File.version1.make(at: path) { db in
             try db.execute(
                 sql: """
                     INSERT INTO tasks (type, payload, status, created_at, run_after) VALUES ('t', '{}', 'dead', 0, 0);
                     INSERT INTO task_logs (task_id, event, at) VALUES (1, 'failed', ?);
-                    PRAGMA user_version = 1;
                     """, arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
         }
-        try await old.close()
         let store = try SQLiteStore(path: path)
         let indexes = try await store.pool.read { db in
             try String.fetchAll(
                 db, sql: "SELECT name FROM sqlite_master WHERE tbl_name = 'task_logs' AND type = 'index'")
         }
         #expect(Set(indexes) == ["task_logs_by_task", "task_logs_failures"])
-        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 3)
+        #expect(
+            try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+                == SQLiteSchema.currentVersion)
         #expect(try await store.throughput(minutes: 5).map(\.failed).reduce(0, +) == 1)
         #expect(try await store.stats().failedLastMinute == 1)
     }
@@ -214,7 +274,9 @@ struct DatabaseTests {
         let path = directory.file("queue.db")
         do {
             let store = try SQLiteStore(path: path)
-            #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 3)
+            #expect(
+                try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+                    == SQLiteSchema.currentVersion)
             _ = try await store.enqueue([NewTask(type: "t")])
         }
         let reopened = try SQLiteStore(path: path)
