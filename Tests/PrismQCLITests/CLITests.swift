@@ -88,6 +88,74 @@ struct CLITests {
         #expect(missing.status == 1 && missing.stderr == "prismq: Cannot read the payload file /no/such/file.\n")
     }
 
+    @Test func aPayloadThatIsNotUTF8OrStartsWithAByteOrderMarkIsRefused() throws {
+        #expect(try cli.onDatabase("enqueue", "--type", "t", "--payload", "1").status == 0)
+        let bom = "prismq: The payload starts with a byte-order mark; give UTF-8 without one.\n"
+        let notUTF8 = "prismq: The payload is not valid UTF-8.\n"
+        func file(_ bytes: [UInt8]) -> String {
+            let path = cli.directory + "/payload-\(UUID().uuidString).json"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            return "@" + path
+        }
+        let refusals: [(CLIRunner.Output, String)] = [
+            (try cli.onDatabase("enqueue", "--type", "t", "--payload", "\u{FEFF}{}"), bom),
+            (
+                try cli.onDatabase("enqueue", "--type", "t", "--payload", file([0xEF, 0xBB, 0xBF] + Array("{}".utf8))),
+                bom
+            ),
+            (
+                try cli.start(["enqueue", "--db", cli.database, "--type", "t", "--payload", "-"], stdin: "\u{FEFF}[1]")
+                    .wait(), bom
+            ),
+            (try cli.onDatabase("enqueue", "--type", "t", "--payload", file([0x22, 0xFF, 0x22])), notUTF8),
+        ]
+        for (output, message) in refusals {
+            #expect(output.status == 1 && output.stderr == message && output.stdout.isEmpty, "\(output)")
+        }
+        // An argument that is not UTF-8, which Swift would otherwise repair into U+FFFD.
+        let errors = cli.directory + "/argv.err"
+        let literal = try cli.shell(
+            #"exec "$@" --payload "$(printf '"\377"')" 2>"$ERRORS""#,
+            [CLIRunner.binary, "enqueue", "--db", cli.database, "--type", "t"], environment: ["ERRORS": errors]
+        )
+        literal.waitUntilExit()
+        #expect(literal.terminationStatus == 1)
+        #expect(FileManager.default.contents(atPath: errors) == Data(notUTF8.utf8))
+
+        let list = try CLIRunner.object(try cli.onDatabase("list", "--json").stdout)
+        #expect((list["tasks"] as! [[String: Any]]).map { $0["id"] as! Int } == [1], "nothing more was enqueued")
+    }
+
+    @Test func humanOutputEscapesControlCharactersAndJSONKeepsThem() async throws {
+        let key = "key\u{1B}]0;title\u{07}\u{7F}\u{9B}"
+        #expect(try cli.onDatabase("enqueue", "--type", "t", "--idempotency-key", key).status == 0)
+        let worker = try cli.start([
+            "worker", "--db", cli.database, "--worker-id", "w\u{1B}[2J", "--exec",
+            #"printf '\033[31m\rx' >&2; exit 65"#,
+        ])
+        let task = try await cli.task(1) { $0["status"] as? String == "dead" }
+        worker.process.terminate()
+        #expect(worker.wait().status == 0)
+        #expect(task["status"] as? String == "dead", "\(task)")
+        #expect(task["idempotency_key"] as? String == key, "--json keeps the text exactly")
+        #expect(task["last_error"] as? String == "The command exited with status 65: \u{1B}[31m\rx")
+
+        let get = try cli.onDatabase("get", "1").stdout
+        #expect(get.contains(#"key\u{1B}]0;title\u{07}\u{7F}\u{9B}"#), "\(get)")
+        #expect(get.contains(#"The command exited with status 65: \u{1B}[31m\u{0D}x"#), "\(get)")
+        #expect(get.contains(#"w\u{1B}[2J"#), "the worker id in the history")
+        let list = try cli.onDatabase("list").stdout
+        #expect(list.contains(#"status 65: \u{1B}[31"#), "\(list)")
+        let workers = try cli.onDatabase("workers").stdout
+        #expect(workers.contains(#"w\u{1B}[2J"#), "\(workers)")
+        for output in [get, list, workers] {
+            let raw = output.unicodeScalars.filter {
+                $0 != "\n" && ($0.value < 0x20 || (0x7F...0x9F).contains($0.value))
+            }
+            #expect(raw.isEmpty, "raw control characters: \(raw.map(\.value))")
+        }
+    }
+
     @Test func listFiltersByAPayloadFieldIndexedOrNot() throws {
         _ = try cli.onDatabase("enqueue", "--type", "t", "--payload", #"{"customer":"acme","n":1}"#)
         _ = try cli.onDatabase("enqueue", "--type", "t", "--payload", #"{"customer":"zeta","n":2}"#)

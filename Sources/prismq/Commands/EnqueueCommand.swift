@@ -16,7 +16,9 @@ struct EnqueueCommand: QueueCommand {
     @Option(name: .long, help: "The task type: 1–128 characters of [A-Za-z0-9._:-].")
     var type: String
 
-    @Option(name: .long, help: "The JSON payload: literal JSON, @FILE, or - for standard input.")
+    @Option(
+        name: .long, help: "The JSON payload (UTF-8, no byte-order mark): literal JSON, @FILE, or - for standard input."
+    )
     var payload: String = "null"
 
     @Option(name: .long, help: "Priority, -1000…1000.")
@@ -68,7 +70,7 @@ struct EnqueueCommand: QueueCommand {
             printLine(result.task.json())
         } else if result.created {
             printLine(
-                "Enqueued task \(result.task.id) (\(result.task.type)), \(result.task.status), runs after \(Formatting.time(result.task.runAfter))."
+                "Enqueued task \(result.task.id) (\(Formatting.escaped(result.task.type))), \(result.task.status), runs after \(Formatting.time(result.task.runAfter))."
             )
         } else {
             printLine(

@@ -15,8 +15,9 @@ struct WorkerCommand: QueueCommand {
             PRISMQ_TASK_TYPE and PRISMQ_ATTEMPT in the environment. Exit 0 completes the task \
             (stdout, if it is JSON, becomes the result); exit 65 fails it for good (dead); any \
             other exit or a signal is a retryable failure, and the tail of stderr becomes the \
-            error. The command is killed when the task's timeout passes or the task is \
-            cancelled. SIGTERM or SIGINT stops the worker gracefully.
+            error. PRISMQ_API_TOKEN and the --token value are left out of its environment. The \
+            command is killed when the task's timeout passes or the task is cancelled. SIGTERM \
+            or SIGINT stops the worker gracefully.
             """
     )
 
@@ -68,7 +69,8 @@ struct WorkerCommand: QueueCommand {
         var logger = Logger(label: "prismq.worker")
         logger.logLevel = .notice
         let pool = WorkerPool(queue: queue, configuration: configuration, logger: logger)
-        let runner = CommandRunner(command: exec)
+        let runner = try CommandRunner(command: exec, hiding: store.token.map { [$0] } ?? [])
+        defer { runner.removeScratch() }
         if types.isEmpty {
             pool.registerFallback { context in try await runner.run(context) }
         } else {
@@ -81,10 +83,8 @@ struct WorkerCommand: QueueCommand {
                 services: [.init(service: pool)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )
-        FileHandle.standardError.write(
-            Data("prismq: worker \(configuration.workerID) running on \(store.server ?? store.databasePath())\n".utf8)
-        )
-        defer { try? FileManager.default.removeItem(atPath: runner.scratch) }
+        let banner = "prismq: worker \(configuration.workerID) running on \(store.server ?? store.databasePath())"
+        FileHandle.standardError.write(Data((Formatting.escaped(banner) + "\n").utf8))
         do {
             try await group.run()
         } catch let error as QueueError {

@@ -2,28 +2,57 @@ import Foundation
 import PrismQ
 
 /// Runs a shell command once per task, the `prismq worker --exec` contract: the payload on
-/// stdin; `PRISMQ_TASK_ID`, `PRISMQ_TASK_TYPE` and `PRISMQ_ATTEMPT` in the environment; exit
-/// 0 completes (stdout, when it is JSON, is the result); exit 65 (`EX_DATAERR`) fails for
-/// good; any other exit or a signal fails retryably; the tail of stderr is the error. The
-/// command runs in its own process group, which is killed when the task's timeout passes or
-/// the task is cancelled.
+/// stdin; `PRISMQ_TASK_ID`, `PRISMQ_TASK_TYPE` and `PRISMQ_ATTEMPT` in the environment (and
+/// never the API token); exit 0 completes (stdout, when it is JSON, is the result); exit 65
+/// (`EX_DATAERR`) fails for good; any other exit or a signal fails retryably; the tail of
+/// stderr is the error. The command runs in its own process group, which is killed when the
+/// task's timeout passes or the task is cancelled.
 struct CommandRunner: Sendable {
     /// The shell command.
     let command: String
-    /// Where each run's output is kept until it is read.
+    /// The directory where each run's output is kept until it is read: made by `mkdtemp` for
+    /// this runner alone (mode 0700), removed by ``removeScratch()``.
     let scratch: String
+    /// The environment every command starts from: the worker's, without the API token.
+    let environment: [String: String]
 
     /// The exit status that fails a task for good.
     static let permanentFailureStatus: Int32 = 65
     /// How much of stderr becomes the error.
     static let errorTailBytes = 2000
+    /// The variable that holds the server's bearer token, never passed to commands.
+    static let tokenVariable = "PRISMQ_API_TOKEN"
 
-    init(command: String) {
+    /// Makes a fresh private scratch directory in the system temporary directory.
+    ///
+    /// - Parameter secrets: values no command may see (the `--token` value): every variable
+    ///   that holds one is left out of the commands' environment, as is `PRISMQ_API_TOKEN`.
+    /// - Throws: ``QueueError`` `storage` when the directory cannot be made.
+    init(
+        command: String, hiding secrets: [String] = [],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(QueueError) {
         self.command = command
-        scratch = NSTemporaryDirectory() + "prismq-worker-\(ProcessInfo.processInfo.processIdentifier)"
-        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let hidden = Set((secrets + [environment[Self.tokenVariable]].compactMap { $0 }).filter { !$0.isEmpty })
+        self.environment = environment.filter { name, value in name != Self.tokenVariable && !hidden.contains(value) }
+        let base = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("prismq-worker-XXXXXX").path
+        var template = Array(base.utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in
+            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
+        }
+        guard let made else {
+            let reason = Self.errorText()
+            throw QueueError(.storage, "Cannot create a scratch directory in \(NSTemporaryDirectory()): \(reason).")
+        }
+        scratch = made
     }
 
+    /// Deletes the scratch directory and anything left in it (at the worker's shutdown).
+    func removeScratch() {
+        try? FileManager.default.removeItem(atPath: scratch)
+    }
+
+    /// Runs the command for one task and turns its end into the task's outcome.
     func run(_ context: TaskContext) async throws -> RawJSON? {
         let task = context.task
         let out = scratch + "/\(task.id)-\(context.lease.token).out"
@@ -37,7 +66,7 @@ struct CommandRunner: Sendable {
         // group reaches the command's children too.
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        var environment = ProcessInfo.processInfo.environment
+        var environment = environment
         environment["PRISMQ_TASK_ID"] = String(task.id)
         environment["PRISMQ_TASK_TYPE"] = task.type
         environment["PRISMQ_ATTEMPT"] = String(task.attempts)
@@ -80,8 +109,8 @@ struct CommandRunner: Sendable {
             Self.kill(process)
         }
         try Task.checkCancellation()
-        let stdout = FileManager.default.contents(atPath: out) ?? Data()
-        let stderr = FileManager.default.contents(atPath: err) ?? Data()
+        let stdout = try Self.contents(of: outHandle)
+        let stderr = try Self.contents(of: errHandle)
         let tail = String(decoding: stderr.suffix(Self.errorTailBytes), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         switch (status.reason, status.code) {
@@ -101,11 +130,24 @@ struct CommandRunner: Sendable {
         tail.isEmpty ? "The command \(what)." : "The command \(what): \(tail)"
     }
 
+    /// Creates a new output file, read and write, mode 0600; never follows a symbolic link nor
+    /// opens a file that already exists.
     private static func create(_ path: String) throws -> FileHandle {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw TaskFailure("Cannot create \(path) for the command's output.")
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw TaskFailure("Cannot create \(path) for the command's output: \(errorText()).")
         }
-        return try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+    }
+
+    /// Everything the command wrote to an output file made by ``create(_:)``.
+    private static func contents(of handle: FileHandle) throws -> Data {
+        try handle.seek(toOffset: 0)
+        return try handle.readToEnd() ?? Data()
+    }
+
+    private static func errorText() -> String {
+        String(cString: strerror(errno))
     }
 
     /// Terminates the command's process group, then kills it if it lingers.

@@ -1,10 +1,34 @@
 import Foundation
 import PrismQ
 
-/// Readable output: aligned tables and short times.
+/// Readable output: aligned tables and short times, with stored text made safe to print.
 enum Formatting {
-    /// Rows under a header, each column as wide as its widest cell.
+    /// `text` with every control character (C0 including newline and ESC, DEL, C1) written as
+    /// a Swift escape such as `\u{1B}`, so that stored text cannot move the cursor, recolour
+    /// or retitle the terminal, nor fake a line of output. Human output passes every piece of
+    /// stored or user-given text through this; `--json` output is exact and is not escaped.
+    static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var result = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                result.append(contentsOf: "\\u{\(hex.count < 2 ? "0" + hex : hex)}".unicodeScalars)
+            } else {
+                result.append(scalar)
+            }
+        }
+        return String(result)
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// Rows under a header, each column as wide as its widest cell; every cell is ``escaped(_:)``.
     static func table(header: [String], rows: [[String]]) -> String {
+        let header = header.map(escaped)
+        let rows = rows.map { $0.map(escaped) }
         let widths = header.indices.map { column in
             ([header] + rows).map { $0[column].count }.max() ?? 0
         }
@@ -20,11 +44,10 @@ enum Formatting {
         date.map(RFC3339.string(from:)) ?? "-"
     }
 
-    /// Text cut to `width` characters with an ellipsis.
+    /// Text cut to `width` characters with an ellipsis (not yet ``escaped(_:)``).
     static func clip(_ text: String?, _ width: Int = 40) -> String {
         guard let text else { return "-" }
-        let line = text.replacingOccurrences(of: "\n", with: " ")
-        return line.count <= width ? line : String(line.prefix(width - 1)) + "…"
+        return text.count <= width ? text : String(text.prefix(width - 1)) + "…"
     }
 
     /// The one-task-per-row table of `list`.
@@ -41,7 +64,7 @@ enum Formatting {
         )
     }
 
-    /// Every field of one task, a line each.
+    /// Every field of one task, a line each, every value ``escaped(_:)``.
     static func taskDetail(_ task: QueueTask) -> String {
         let fields: [(String, String)] = [
             ("id", String(task.id)), ("type", task.type), ("status", task.status.rawValue),
@@ -54,7 +77,9 @@ enum Formatting {
             ("result", task.result?.text ?? "-"),
         ]
         let width = fields.map(\.0.count).max() ?? 0
-        return fields.map { name, value in name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value }
-            .joined(separator: "\n")
+        return fields.map { name, value in
+            name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + escaped(value)
+        }
+        .joined(separator: "\n")
     }
 }

@@ -25,19 +25,48 @@ enum Parsing {
         return .milliseconds(Int64((value * 1000).rounded(.up)))
     }
 
-    /// A JSON payload: literal text, `@FILE`, or `-` for standard input.
+    /// A JSON payload: literal text, `@FILE`, or `-` for standard input; UTF-8 without a
+    /// byte-order mark.
+    ///
+    /// - Throws: ``QueueError`` `invalidArgument` when the file cannot be read, or the bytes are
+    ///   not valid UTF-8, start with a byte-order mark or are not one JSON value.
     static func payload(_ text: String) throws(QueueError) -> RawJSON {
         if text == "-" {
-            return try RawJSON(
-                validating: String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self))
+            return try payload(bytes: FileHandle.standardInput.readDataToEndOfFile())
         }
         if text.hasPrefix("@") {
             let path = String(text.dropFirst())
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw QueueError(.invalidArgument, "Cannot read the payload file \(path).")
             }
-            return try RawJSON(validating: String(decoding: data, as: UTF8.self))
+            return try payload(bytes: data)
+        }
+        guard !isRepairedArgument(text) else { throw notUTF8 }
+        return try payload(bytes: Data(text.utf8))
+    }
+
+    /// Payload bytes as JSON text: refused unless valid UTF-8 without a byte-order mark.
+    private static func payload(bytes: Data) throws(QueueError) -> RawJSON {
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw notUTF8 }
+        guard text.trimmingCharacters(in: .whitespacesAndNewlines).first != "\u{FEFF}" else {
+            throw QueueError(.invalidArgument, "The payload starts with a byte-order mark; give UTF-8 without one.")
         }
         return try RawJSON(validating: text)
+    }
+
+    private static var notUTF8: QueueError {
+        QueueError(.invalidArgument, "The payload is not valid UTF-8.")
+    }
+
+    /// Whether `text` is a command-line argument (or its tail, as in `--payload=TEXT`) that was
+    /// not valid UTF-8: Swift's `CommandLine.arguments` repairs those with U+FFFD.
+    private static func isRepairedArgument(_ text: String) -> Bool {
+        guard text.unicodeScalars.contains("\u{FFFD}") else { return false }
+        return (0..<Int(CommandLine.argc)).contains { index in
+            guard let argument = CommandLine.unsafeArgv[index] else { return false }
+            let bytes = UnsafeBufferPointer(start: argument, count: strlen(argument)).map { UInt8(bitPattern: $0) }
+            return String(validating: bytes, as: UTF8.self) == nil
+                && String(decoding: bytes, as: UTF8.self).hasSuffix(text)
+        }
     }
 }
