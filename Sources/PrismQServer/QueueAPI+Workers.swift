@@ -4,8 +4,12 @@ import PrismQ
 
 extension QueueAPI {
     /// `POST /queue/claim`: claims up to `max_tasks`, waiting up to `wait_seconds` for one to
-    /// be ready (woken at once by an enqueue through this server).
+    /// be ready (see ``ClaimWaitRoom``). A waiting claim whose client disconnects stops waiting
+    /// and claims nothing; a task it claimed as the client left is released at once.
     func claim(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        var request = request
+        // Collected in place, so the connection can still be watched for its close below.
+        _ = try await request.collectBody(upTo: 64 << 10)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["worker_id", "capabilities", "strategy", "lease_seconds", "max_tasks", "wait_seconds"])
         guard let workerID = try body.string("worker_id") else { throw APIError.invalid("'worker_id' is required.") }
@@ -22,37 +26,53 @@ extension QueueAPI {
         )
         try claim.validate()
         let wait = min(try body.seconds("wait_seconds", in: 0...30) ?? .zero, configuration.claimWaitLimit)
-        let leases = try await claimWaiting(claim, for: wait)
-        var writer = JSONWriter()
-        writer.add("tasks", raw: JSONWriter.array(leases.map { $0.task.json(includeLease: true) }))
-        return Self.json(writer.json)
-    }
-
-    /// Claims, and while nothing is ready and time remains, sleeps until an enqueue through
-    /// this server or a commit by another process wakes it, or the next delayed task is due.
-    private func claimWaiting(_ claim: ClaimRequest, for wait: Duration) async throws -> [Lease] {
-        let deadline = ContinuousClock.now + wait
-        let signal = WakeupSignal()
-        queue.wakeups.add(signal)
-        let commits = queue.store.watchCommits { signal.notify() }
-        defer {
-            queue.wakeups.remove(signal)
-            commits?.cancel()
-        }
-        while true {
-            let leases = try await queue.claim(claim)
-            if !leases.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return leases }
-            // Wait without writing, and claim again only once a task is ready: look at the ready
-            // set (a cheap read) after each wake-up, when the next delayed task is due, and
-            // every 250 ms whatever happens.
-            while true {
-                let remaining = deadline - ContinuousClock.now
-                if remaining <= .zero || Task.isCancelled { return [] }
-                let untilReady = try await queue.store.timeUntilReady(capabilities: claim.capabilities)
-                if untilReady == .zero { break }
-                _ = await signal.wait(timeout: min(remaining, untilReady ?? remaining, .milliseconds(250)))
+        var leases = try await queue.claim(claim)
+        let waits = leases.isEmpty && wait > .zero
+        if waits {
+            let waiter = try waitRoom.enter(capabilities: claim.capabilities)
+            defer { waitRoom.leave(waiter) }
+            leases = try await request.body.consumeWithInboundCloseHandler { _ in
+                let leases = try await claimWaiting(claim, as: waiter, for: wait)
+                // Decided here: the close handler also runs when this operation ends.
+                guard waiter.isGone else { return leases }
+                for lease in leases { _ = try? await queue.release(lease.id) }
+                return []
+            } onInboundClosed: {
+                waiter.clientLeft()
             }
         }
+        var writer = JSONWriter()
+        writer.add("tasks", raw: JSONWriter.array(leases.map { $0.task.json(includeLease: true) }))
+        var response = Self.json(writer.json)
+        // Watching for the client's close ends the connection's request stream: say so.
+        if waits { response.headers[.connection] = "close" }
+        return response
+    }
+
+    /// Waits in the room until woken for a ready task, and claims; stops at the deadline, when
+    /// the client is gone, or when the request is cancelled.
+    private func claimWaiting(
+        _ claim: ClaimRequest, as waiter: ClaimWaitRoom.Waiter, for wait: Duration
+    ) async throws -> [Lease] {
+        let deadline = ContinuousClock.now + wait
+        while !waiter.isGone, !Task.isCancelled {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            guard await waiter.signal.wait(timeout: remaining), !waiter.isGone else { continue }
+            let leases = try await queue.claim(claim)
+            waitRoom.attempted(waiter)
+            if !leases.isEmpty { return leases }
+        }
+        return []
+    }
+
+    /// `POST /queue/tasks/{id}/release`: hands the task back unworked (at a worker's shutdown):
+    /// `queued` again at once, the attempt refunded.
+    func release(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        let body = try await Self.body(request, limit: 64 << 10)
+        try body.allowOnly(["lease_token"])
+        return Self.json(try await queue.release(LeaseID(taskID: id, token: try Self.token(body))).json())
     }
 
     /// `POST /queue/tasks/{id}/heartbeat`: extends the lease by `lease_seconds`, or by the

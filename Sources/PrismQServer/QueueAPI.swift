@@ -9,11 +9,14 @@ struct QueueAPI: Sendable {
     let queue: TaskQueue
     let configuration: ServerConfiguration
     let validation: TaskValidation
+    /// The long-poll claims waiting for work.
+    let waitRoom: ClaimWaitRoom
 
     init(queue: TaskQueue, configuration: ServerConfiguration) {
         self.queue = queue
         self.configuration = configuration
         self.validation = TaskValidation(maxPayloadBytes: configuration.maxPayloadBytes)
+        self.waitRoom = ClaimWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
     }
 
     /// Every route the server answers, as `METHOD path` with `{id}` for the task id: the list
@@ -23,7 +26,8 @@ struct QueueAPI: Sendable {
         "POST /queue/tasks", "POST /queue/tasks/batch", "GET /queue/tasks", "GET /queue/tasks/{id}",
         "POST /queue/tasks/{id}/cancel", "POST /queue/tasks/{id}/retry", "GET /queue/stats",
         "POST /queue/claim", "POST /queue/tasks/{id}/heartbeat", "POST /queue/tasks/{id}/complete",
-        "POST /queue/tasks/{id}/fail", "GET /queue/workers", "GET /queue/tasks/{id}/logs", "GET /queue/throughput",
+        "POST /queue/tasks/{id}/fail", "POST /queue/tasks/{id}/release",
+        "GET /queue/workers", "GET /queue/tasks/{id}/logs", "GET /queue/throughput",
         "GET /",
     ]
 
@@ -57,6 +61,7 @@ struct QueueAPI: Sendable {
         router.post("/queue/tasks/{id}/heartbeat") { request, context in try await heartbeat(request, context) }
         router.post("/queue/tasks/{id}/complete") { request, context in try await complete(request, context) }
         router.post("/queue/tasks/{id}/fail") { request, context in try await fail(request, context) }
+        router.post("/queue/tasks/{id}/release") { request, context in try await release(request, context) }
         router.get("/queue/workers") { _, _ in
             var writer = JSONWriter()
             writer.add("workers", raw: JSONWriter.array(try await queue.workers().map(\.json)))
@@ -138,7 +143,41 @@ struct QueueAPI: Sendable {
             status: status, type: query.get("type"),
             payload: try query.get("payload_field").map { text throws(QueueError) in try PayloadMatch(parsing: text) }
         )
-        return Self.json(try await queue.tasks(matching: filter, page: page).json)
+        return Self.json(try await listPage(filter, page))
+    }
+
+    /// The most bytes of tasks one `GET /queue/tasks` answer carries: a page that would be
+    /// larger ends early, with a `next_cursor` (always at least one task).
+    static let maxListBytes = 8 << 20
+
+    /// A page of the list as JSON, read from the store in small pieces so that neither the
+    /// answer nor what is held to build it grows past about ``maxListBytes``.
+    private func listPage(_ filter: TaskFilter, _ page: PageRequest) async throws -> String {
+        try TaskValidation.validate(page)
+        var tasks: [String] = []
+        var bytes = 0
+        var cursor = page.cursor
+        var next: PageCursor?
+        reading: while true {
+            let piece = PageRequest(limit: min(page.limit - tasks.count, 50), cursor: cursor)
+            let chunk = try await queue.tasks(matching: filter, page: piece)
+            for task in chunk.tasks {
+                let json = task.json()
+                if !tasks.isEmpty, bytes + json.utf8.count > Self.maxListBytes {
+                    next = cursor
+                    break reading
+                }
+                tasks.append(json)
+                bytes += json.utf8.count
+                cursor = PageCursor(lastID: task.id)
+            }
+            next = chunk.nextCursor
+            guard next != nil, tasks.count < page.limit else { break }
+        }
+        var writer = JSONWriter()
+        writer.add("tasks", raw: JSONWriter.array(tasks))
+        writer.add("next_cursor", next?.description)
+        return writer.json
     }
 
     // MARK: Helpers
@@ -162,6 +201,11 @@ struct QueueAPI: Sendable {
         if buffer.readableBytes == 0, optional { return JSONBody([:]) }
         guard contentType.hasPrefix("application/json") else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
+        }
+        // Checked before decoding, so a deeply nested body costs one pass, not a deep recursion.
+        // A batch holds each payload three levels down: {"tasks": [{"payload": …}]}.
+        guard buffer.withUnsafeReadableBytes(RawJSON.nestingDepth) <= TaskValidation.maxNestingDepth + 3 else {
+            throw APIError.invalid("The body nests deeper than \(TaskValidation.maxNestingDepth) levels.")
         }
         guard let members = try? JSONDecoder().decode([String: JSONValue].self, from: Data(buffer.readableBytesView))
         else {

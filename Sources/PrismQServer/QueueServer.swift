@@ -21,11 +21,15 @@ public enum QueueServer {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorMiddleware())
+        router.add(middleware: BrowserGuardMiddleware(configuration: configuration))
         if let token = configuration.token {
             router.add(middleware: AuthMiddleware(token: token))
         }
-        QueueAPI(queue: queue, configuration: configuration).addRoutes(to: router)
-        router.get("/health") { _, _ in try await health(queue: queue, configuration: configuration) }
+        let api = QueueAPI(queue: queue, configuration: configuration)
+        api.addRoutes(to: router)
+        router.get("/health") { _, _ in
+            try await health(queue: queue, configuration: configuration, claimWaiters: api.waitRoom.count)
+        }
         let exporter = MetricsExporter(queue: queue, registry: metrics)
         router.get("/metrics") { _, _ in
             Response(
@@ -87,8 +91,11 @@ public enum QueueServer {
         return text
     }
 
-    /// `GET /health`: 200 with the pool statistics while the store answers, else 503.
-    static func health(queue: TaskQueue, configuration: ServerConfiguration) async throws -> Response {
+    /// `GET /health`: 200 with the pool statistics and the number of waiting long-poll claims
+    /// while the store answers, else 503.
+    static func health(
+        queue: TaskQueue, configuration: ServerConfiguration, claimWaiters: Int
+    ) async throws -> Response {
         var status = "ok"
         do {
             _ = try await queue.store.timeUntilReady(capabilities: [])
@@ -109,6 +116,7 @@ public enum QueueServer {
         writer.add("status", status)
         writer.add("database", raw: database.json)
         writer.add("pool", raw: pool.json)
+        writer.add("claim_waiters", claimWaiters)
         return QueueAPI.json(writer.json, status: status == "ok" ? .ok : .serviceUnavailable)
     }
 }

@@ -19,6 +19,12 @@ public struct ServerConfiguration: Sendable {
     /// The longest a claim's `wait_seconds` actually waits (a proxy with a shorter timeout, or a
     /// fuzzing run, wants less); longer waits are accepted and cut to this. Default: 30 s.
     public var claimWaitLimit: Duration = .seconds(30)
+    /// The most long-poll claims (`wait_seconds` > 0) that may wait at once; one more gets
+    /// `503 busy` with `Retry-After`. Default: 1024.
+    public var maxClaimWaiters: Int = 1024
+    /// More host names (or addresses) the server answers to, besides `localhost`, `127.0.0.1`,
+    /// `[::1]` and ``host``: a request whose `Host` is none of them gets `421`. Default: none.
+    public var allowedHosts: [String] = []
     /// What `/health` says the database is (`sqlite:///path/queue.db`).
     public var databaseURL: String = ""
 
@@ -30,11 +36,34 @@ public struct ServerConfiguration: Sendable {
     /// The largest body of a batch.
     var maxBatchBodyBytes: Int { max(32 << 20, maxBodyBytes) }
 
+    /// The host names a request's `Host` may carry, lowercase, IPv6 addresses in brackets.
+    var answeredHosts: Set<String> {
+        let names = ["localhost", "127.0.0.1", "[::1]", host] + allowedHosts
+        return Set(
+            names.map { name in
+                let isIPv6 = name.filter { $0 == ":" }.count > 1 && !name.hasPrefix("[")
+                return isIPv6 ? "[\(name.lowercased())]" : Self.hostName(name)
+            }
+        )
+    }
+
+    /// The host of a `Host` header (or an authority), lowercase and without its port.
+    static func hostName(_ authority: String) -> String {
+        let lowered = authority.lowercased()
+        if lowered.hasPrefix("["), let close = lowered.firstIndex(of: "]") {
+            return String(lowered[...close])
+        }
+        return String(lowered.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+
     /// Checks the settings: a port in range, and no open address without a token unless
     /// `insecure`.
     public func validate() throws(QueueError) {
         guard (0...65535).contains(port) else {
             throw QueueError(.invalidArgument, "The port must be between 0 and 65535.")
+        }
+        guard maxClaimWaiters >= 0 else {
+            throw QueueError(.invalidArgument, "The most waiting claims must be 0 or more.")
         }
         if let token, token.isEmpty {
             throw QueueError(.invalidArgument, "The token must not be empty.")

@@ -124,6 +124,27 @@ struct ServeProcessTests {
         #expect(server.wait().status == 0)
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func aRemoteWorkerStoppedBySIGTERMHandsItsTaskBackWithTheAttemptRefunded() async throws {
+        let (server, url) = try await serve()
+        defer { server.process.terminate() }
+        _ = try cli.run(["enqueue", "--type", "slow", "--max-attempts", "1", "--server", url])
+        let worker = try cli.start(["worker", "--type", "slow", "--exec", "sleep 60", "--server", url])
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                try CLIRunner.object(try cli.run(["get", "1", "--json", "--server", url]).stdout)["status"] as? String
+                    == "running"
+            }
+        )
+        worker.process.terminate()
+        #expect(worker.wait().status == 0)
+        // Handed back at once over HTTP, not left to expire (which, on its last attempt, is dead).
+        let task = try CLIRunner.object(try cli.run(["get", "1", "--json", "--server", url]).stdout)
+        #expect(task["status"] as? String == "queued" && task["attempts"] as? Int == 0)
+        let logs = try cli.run(["get", "1", "--server", url]).stdout
+        #expect(logs.contains("released"))
+    }
+
     @Test func anOpenAddressWithoutATokenIsRefused() throws {
         let output = try cli.run(["serve", "--db", cli.database, "--host", "0.0.0.0", "--port", "0"])
         #expect(output.status == 1)

@@ -12,7 +12,7 @@ import Prometheus
 struct APITester {
     let directory: String
     let queue: TaskQueue
-    let configuration: ServerConfiguration
+    var configuration: ServerConfiguration
 
     init(token: String? = nil, maxPayloadBytes: Int = 1 << 20) throws {
         directory = NSTemporaryDirectory() + "prismq-api-" + UUID().uuidString
@@ -47,12 +47,20 @@ struct APITester {
         let application = Application(
             router: QueueServer.makeRouter(queue: queue, configuration: configuration, metrics: metrics)
         )
-        try await application.test(.router) { client in try await body(Client(client: client)) }
+        try await application.test(.live) { client in try await body(Client(client: client)) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     struct Client: Sendable {
         let client: any TestClientProtocol
+
+        /// The port the live server listens on.
+        var port: Int { client.port ?? 0 }
+
+        /// The number of long-poll claims waiting, as `/health` says.
+        func claimWaiters() async throws -> Int {
+            try await get("/health").json["claim_waiters"] as? Int ?? -1
+        }
 
         func request(
             _ method: HTTPRequest.Method, _ uri: String, body: String? = nil,

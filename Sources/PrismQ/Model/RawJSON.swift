@@ -13,9 +13,11 @@ public struct RawJSON: Sendable, Hashable, CustomStringConvertible {
 
     /// Checks `text` and keeps it.
     ///
-    /// - Throws: ``QueueError`` `invalidArgument` when `text` is not one valid JSON value.
+    /// - Throws: ``QueueError`` `invalidArgument` when `text` is not one valid JSON value, or
+    ///   nests deeper than ``TaskValidation/maxNestingDepth``.
     public init(validating text: String) throws(QueueError) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        try TaskValidation.validateNesting(trimmed)
         guard !trimmed.isEmpty,
             (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed])) != nil
         else {
@@ -61,6 +63,36 @@ public struct RawJSON: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { text }
+
+    /// The deepest nesting of arrays and objects in JSON text, in one pass (brackets inside
+    /// strings do not count).
+    package static func nestingDepth(of json: UnsafeRawBufferPointer) -> Int {
+        var depth = 0
+        var deepest = 0
+        var inString = false
+        var escaped = false
+        for byte in json {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
+    }
 }
 
 extension JSONEncoder {

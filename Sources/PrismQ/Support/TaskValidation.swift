@@ -22,6 +22,8 @@ public struct TaskValidation: Sendable, Hashable {
     public static let latestRunAfter = Date(timeIntervalSince1970: 253_402_300_799)
     /// The largest batch enqueued at once: 1000.
     public static let maxBatchSize = 1000
+    /// The deepest nesting of arrays and objects a payload or result may have: 64.
+    public static let maxNestingDepth = 64
     /// The allowed page sizes of a task list: 1…1000.
     public static let pageLimitRange = 1...1000
 
@@ -87,6 +89,15 @@ public struct TaskValidation: Sendable, Hashable {
                 .payloadTooLarge,
                 "The payload is \(task.payload.byteCount) bytes; the limit is \(maxPayloadBytes)."
             )
+        }
+        try Self.validateNesting(task.payload.text)
+    }
+
+    /// Checks that JSON text nests arrays and objects at most ``maxNestingDepth`` deep.
+    public static func validateNesting(_ json: String) throws(QueueError) {
+        var json = json
+        guard json.withUTF8({ RawJSON.nestingDepth(of: UnsafeRawBufferPointer($0)) }) <= maxNestingDepth else {
+            throw QueueError(.invalidArgument, "The JSON nests deeper than \(maxNestingDepth) levels.")
         }
     }
 

@@ -28,6 +28,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Allow a non-loopback address without a token.")
     var insecure = false
 
+    @Option(
+        name: .customLong("allowed-host"),
+        help: "Another host name the server answers to (repeatable), besides localhost, 127.0.0.1, [::1] and --host."
+    )
+    var allowedHosts: [String] = []
+
     @Option(name: .customLong("max-payload-bytes"), help: "The largest task payload accepted, in bytes.")
     var maxPayloadBytes: Int = 1 << 20
 
@@ -40,6 +46,11 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("claim-wait-limit"), help: "The longest a long-poll claim waits, in seconds (at most 30).")
     var claimWaitLimit: Double = 30
 
+    @Option(
+        name: .customLong("max-claim-waiters"),
+        help: "The most long-poll claims that wait at once; more get 503 busy with Retry-After.")
+    var maxClaimWaiters: Int = 1024
+
     func run() async throws {
         var server = ServerConfiguration()
         server.host = host
@@ -47,6 +58,8 @@ struct ServeCommand: AsyncParsableCommand {
         server.token =
             store.token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         server.insecure = insecure
+        server.allowedHosts = allowedHosts
+        server.maxClaimWaiters = maxClaimWaiters
         server.maxPayloadBytes = maxPayloadBytes
         server.claimWaitLimit = .milliseconds(Int64(max(0, min(claimWaitLimit, 30)) * 1000))
         server.databaseURL = "sqlite://" + store.databasePath()

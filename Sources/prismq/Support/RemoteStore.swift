@@ -169,7 +169,10 @@ struct RemoteStore: QueueStore {
     }
 
     func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {
-        throw QueueError(.invalidArgument, "Handing a lease back is not part of the REST contract; it will expire.")
+        var writer = JSONWriter()
+        writer.add("lease_token", lease.token)
+        return try RemoteTask.decode(
+            try await send("POST", "/queue/tasks/\(lease.taskID)/release", body: writer.json).1)
     }
 
     func requeueExpired(limit: Int) async throws(QueueError) -> Int { 0 }
@@ -203,8 +206,9 @@ struct RemoteStore: QueueStore {
         if !query.isEmpty { components.queryItems = query }
         var request = URLRequest(url: components.url!)
         request.httpMethod = method
-        if let body {
-            request.httpBody = Data(body.utf8)
+        request.httpBody = body.map { Data($0.utf8) }
+        // The server refuses a POST that is not JSON, even one without a body.
+        if body != nil || method == "POST" {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }

@@ -1,0 +1,140 @@
+import PrismQ
+import Synchronization
+
+/// The long-poll claims waiting for work, woken one at a time.
+///
+/// One loop watches for work on behalf of every waiter: it is woken by an enqueue through this
+/// server and by commits of other processes, reads once per distinct set of capabilities
+/// whether a task is ready, and wakes only the oldest waiter of each set that has one. That
+/// waiter claims and hands on (``attempted(_:)``), so the next one is woken only while tasks
+/// remain: a commit costs a few reads, not one per waiter. The loop runs only while someone
+/// waits. At most ``limit`` claims wait at once; more are refused with `busy`.
+final class ClaimWaitRoom: Sendable {
+    /// One waiting claim.
+    final class Waiter: Sendable {
+        let id: Int
+        let capabilities: [String]
+        /// Notified when it should claim, or when its client went away.
+        let signal = WakeupSignal()
+        private let gone = Atomic(false)
+
+        /// Whether its client disconnected.
+        var isGone: Bool { gone.load(ordering: .relaxed) }
+
+        /// Its client disconnected: it stops waiting.
+        func clientLeft() {
+            gone.store(true, ordering: .relaxed)
+            signal.notify()
+        }
+
+        init(id: Int, capabilities: [String]) {
+            self.id = id
+            self.capabilities = capabilities
+        }
+    }
+
+    private struct State {
+        /// Waiting, oldest first.
+        var waiters: [Waiter] = []
+        /// Those woken that have not yet reported their claim.
+        var woken: Set<Int> = []
+        var nextID = 0
+        var loopRunning = false
+    }
+
+    private let queue: TaskQueue
+    /// The most claims that may wait at once.
+    let limit: Int
+    private let state = Mutex(State())
+    /// Wakes the loop: an enqueue, a commit, a waiter handing on.
+    private let signal = WakeupSignal()
+
+    init(queue: TaskQueue, limit: Int) {
+        self.queue = queue
+        self.limit = limit
+    }
+
+    /// How many claims wait now.
+    var count: Int { state.withLock { $0.waiters.count } }
+
+    /// Enters a claim for tasks of `capabilities` (empty: any).
+    ///
+    /// - Throws: `busy` when ``limit`` claims already wait.
+    func enter(capabilities: [String]) throws(QueueError) -> Waiter {
+        let (waiter, startLoop) = try state.withLock { state throws(QueueError) in
+            guard state.waiters.count < limit else {
+                throw QueueError(.busy, "Too many claims are waiting (\(limit)); try again shortly.")
+            }
+            state.nextID += 1
+            let waiter = Waiter(id: state.nextID, capabilities: Array(Set(capabilities)).sorted())
+            state.waiters.append(waiter)
+            defer { state.loopRunning = true }
+            return (waiter, !state.loopRunning)
+        }
+        if startLoop {
+            Task { await self.watch() }
+        } else {
+            signal.notify()
+        }
+        return waiter
+    }
+
+    /// Takes a waiter out, whatever became of it.
+    func leave(_ waiter: Waiter) {
+        let handOn = state.withLock { state in
+            state.waiters.removeAll { $0 === waiter }
+            return state.woken.remove(waiter.id) != nil
+        }
+        if handOn { signal.notify() }
+    }
+
+    /// A woken waiter claimed (or found nothing): it is no longer counted as woken, and the
+    /// loop looks again, so the next waiter is woken if tasks remain.
+    func attempted(_ waiter: Waiter) {
+        state.withLock { _ = $0.woken.remove(waiter.id) }
+        signal.notify()
+    }
+
+    /// The loop: while anyone waits, wake the oldest idle waiter of each capability set that has
+    /// a ready task, then sleep until a wake-up or the next delayed task is due (at most 250 ms).
+    private func watch() async {
+        queue.wakeups.add(signal)
+        let commits = queue.store.watchCommits { [signal] in signal.notify() }
+        while true {
+            let candidates: [[String]: Waiter]? = state.withLock { state in
+                if state.waiters.isEmpty {
+                    // Unsubscribed under the lock, so a loop started right after is not undone.
+                    queue.wakeups.remove(signal)
+                    commits?.cancel()
+                    state.loopRunning = false
+                    return nil
+                }
+                var busy = Set(state.waiters.filter { state.woken.contains($0.id) }.map(\.capabilities))
+                var oldest: [[String]: Waiter] = [:]
+                for waiter in state.waiters where !busy.contains(waiter.capabilities) {
+                    oldest[waiter.capabilities] = waiter
+                    busy.insert(waiter.capabilities)
+                }
+                return oldest
+            }
+            guard let candidates else { return }
+            var sleep = Duration.milliseconds(250)
+            for (capabilities, waiter) in candidates {
+                guard let untilReady = try? await queue.store.timeUntilReady(capabilities: capabilities) else {
+                    continue
+                }
+                if untilReady == .zero {
+                    let stillWaiting = state.withLock { state in
+                        guard state.waiters.contains(where: { $0 === waiter }) else { return false }
+                        state.woken.insert(waiter.id)
+                        return true
+                    }
+                    if stillWaiting { waiter.signal.notify() }
+                } else {
+                    sleep = min(sleep, untilReady)
+                }
+            }
+            _ = await signal.wait(timeout: sleep)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import PrismQ
+import PrismQServer
+import Testing
+
+@Suite("Long-poll claims: disconnects, the waiter cap, and wake-ups", .timeLimit(.minutes(2)))
+struct LongPollTests {
+    /// Waits until `condition` holds, checking every 10 ms, for at most 10 s.
+    func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return try await condition()
+    }
+
+    @Test func aClaimWhoseClientLeftStopsWaitingAndClaimsNothing() async throws {
+        try await APITester().run { client in
+            let connection = try RawHTTPConnection(port: client.port)
+            connection.send(
+                "POST", "/queue/claim", headers: ["Content-Type: application/json"],
+                body: #"{"worker_id":"gone","wait_seconds":10}"#)
+            #expect(try await eventually { try await client.claimWaiters() == 1 })
+            connection.disconnect()
+            #expect(try await eventually { try await client.claimWaiters() == 0 })
+
+            let id = try await client.post("/queue/tasks", #"{"type":"t","max_attempts":1}"#).json["id"] as! Int
+            #expect(try await client.get("/queue/tasks/\(id)").json["status"] as? String == "queued")
+            let claim = try await client.post("/queue/claim", #"{"worker_id":"new"}"#)
+            #expect(claim.tasks.first?["id"] as? Int == id && claim.tasks.first?["attempts"] as? Int == 1)
+        }
+    }
+
+    @Test func claimsOverTheCapAreBusyAndTheWaitingOneStillGetsItsTask() async throws {
+        var tester = try APITester()
+        tester.configuration.maxClaimWaiters = 1
+        try await tester.run { client in
+            let connection = try RawHTTPConnection(port: client.port)
+            defer { connection.disconnect() }
+            connection.send(
+                "POST", "/queue/claim", headers: ["Content-Type: application/json"],
+                body: #"{"worker_id":"first","wait_seconds":10}"#)
+            #expect(try await eventually { try await client.claimWaiters() == 1 })
+            let refused = try await client.post("/queue/claim", #"{"worker_id":"second","wait_seconds":5}"#)
+            #expect(refused.status == .serviceUnavailable && refused.errorCode == "busy")
+            #expect(refused.headers[.retryAfter] != nil)
+            let immediate = try await client.post("/queue/claim", #"{"worker_id":"third"}"#)
+            #expect(immediate.status == .ok && immediate.tasks.isEmpty)
+
+            _ = try await client.post("/queue/tasks", #"{"type":"t"}"#)
+            let reply = await connection.response()
+            #expect(reply.status == 200 && reply.body.contains(#""claimed_by":"first""#), "\(reply)")
+        }
+    }
+
+    @Test func oneTaskWakesOneOfManyWaiters() async throws {
+        try await APITester().run { client in
+            let connections = try (0..<20).map { index in
+                let connection = try RawHTTPConnection(port: client.port)
+                connection.send(
+                    "POST", "/queue/claim", headers: ["Content-Type: application/json"],
+                    body: #"{"worker_id":"w\#(index)","wait_seconds":20}"#)
+                return connection
+            }
+            defer { connections.forEach { $0.disconnect() } }
+            #expect(try await eventually { try await client.claimWaiters() == 20 })
+            let pool = { () async throws -> Int in
+                (try await client.get("/health").json["pool"] as? [String: Any])?["writes"] as? Int ?? -1
+            }
+            let writesBefore = try await pool()
+            _ = try await client.post("/queue/tasks", #"{"type":"t"}"#)
+            #expect(try await eventually { try await client.claimWaiters() == 19 })
+            // The enqueue and one claim: no claim by each of the other 19 waiters.
+            #expect(try await pool() - writesBefore <= 3)
+        }
+    }
+}
