@@ -93,12 +93,14 @@ extension SQLiteStore {
         }
     }
 
-    /// Refuses a result larger than the payload limit.
+    /// Refuses a result larger than the payload limit or nested deeper than a payload may be.
     private func validateResult(_ result: RawJSON?) throws(QueueError) {
+        guard let result else { return }
         let limit = configuration.validation.maxPayloadBytes
-        if let result, result.byteCount > limit {
+        if result.byteCount > limit {
             throw QueueError(.payloadTooLarge, "The result is \(result.byteCount) bytes; the limit is \(limit).")
         }
+        try TaskValidation.validateNesting(result.text)
     }
 
     /// Settles in order; the completions share one statement when every lease appears once.

@@ -2,6 +2,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Keeps web pages out of a server they happen to reach (a server on loopback with no token is
 /// otherwise open to any page the operator visits, and to DNS rebinding):
 ///
@@ -12,9 +18,13 @@ import Hummingbird
 struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The host names (lowercase, without port; IPv6 in brackets) the server answers to.
     let allowedHosts: Set<String>
+    /// The names given with `--allowed-host`: pages served under them (through a proxy) are
+    /// the server's own.
+    let extraHosts: Set<String>
 
     init(configuration: ServerConfiguration) {
         allowedHosts = configuration.answeredHosts
+        extraHosts = Set(configuration.allowedHosts.map(ServerConfiguration.hostName))
     }
 
     func handle(
@@ -23,14 +33,14 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         let host = request.head.authority
-        if let host, !allowedHosts.contains(ServerConfiguration.hostName(host)) {
+        if let host, !answers(ServerConfiguration.hostName(host)) {
             throw APIError(
                 .misdirectedRequest, "misdirected_request",
                 "This server does not answer to the host '\(ServerConfiguration.hostName(host))'; see --allowed-host."
             )
         }
         if request.method != .get, request.method != .head, let origin = request.headers[.origin],
-            !Self.isSameOrigin(origin, host: host)
+            !isOwnOrigin(origin, host: host)
         {
             throw APIError(.forbidden, "forbidden", "Cross-origin requests may not change the queue.")
         }
@@ -40,12 +50,32 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// Whether `origin` (`scheme://host[:port]`) is the site the request was sent to.
-    static func isSameOrigin(_ origin: String, host: String?) -> Bool {
-        guard let host else { return false }
-        let origin = origin.lowercased()
-        let authority = host.lowercased()
-        return origin == "http://" + authority || origin == "https://" + authority
+    /// Whether the server answers to a host name (lowercase, no port): one of ``allowedHosts``,
+    /// or any IP address. DNS rebinding needs a name of the attacker's, so an address as the
+    /// `Host` can only come from a client that really meant this server (remote workers and
+    /// health checks of a server bound to `0.0.0.0`, say).
+    func answers(_ name: String) -> Bool {
+        if allowedHosts.contains(name) { return true }
+        if name.hasPrefix("["), name.hasSuffix("]") {
+            var address = in6_addr()
+            return inet_pton(AF_INET6, String(name.dropFirst().dropLast()), &address) == 1
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Whether `origin` (`scheme://host[:port]`, `http` or `https`) is the server's own: the
+    /// request's `Host` itself (port included), or a name given with `--allowed-host` (the
+    /// dashboard through a proxy). Another port of a loopback name, or any IP address, is
+    /// another site.
+    func isOwnOrigin(_ origin: String, host: String?) -> Bool {
+        let lowered = origin.lowercased()
+        for scheme in ["http://", "https://"] where lowered.hasPrefix(scheme) {
+            let authority = String(lowered.dropFirst(scheme.count))
+            guard !authority.contains("/") else { return false }
+            return authority == host?.lowercased() || extraHosts.contains(ServerConfiguration.hostName(authority))
+        }
+        return false
     }
 
     /// Whether a `Content-Type` names JSON (`application/json`, parameters allowed).

@@ -88,10 +88,13 @@ final class ClaimWaitRoom: Sendable {
         if handOn { signal.notify() }
     }
 
-    /// A woken waiter claimed (or found nothing): it is no longer counted as woken, and the
-    /// loop looks again, so the next waiter is woken if tasks remain.
-    func attempted(_ waiter: Waiter) {
-        state.withLock { _ = $0.woken.remove(waiter.id) }
+    /// A woken waiter claimed (it leaves at once, so it is not woken again) or found nothing;
+    /// the loop looks again, so the next waiter is woken if tasks remain.
+    func attempted(_ waiter: Waiter, claimed: Bool) {
+        state.withLock { state in
+            state.woken.remove(waiter.id)
+            if claimed { state.waiters.removeAll { $0 === waiter } }
+        }
         signal.notify()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import PrismQ
 
 extension QueueAPI {
@@ -35,7 +36,15 @@ extension QueueAPI {
                 let leases = try await claimWaiting(claim, as: waiter, for: wait)
                 // Decided here: the close handler also runs when this operation ends.
                 guard waiter.isGone else { return leases }
-                for lease in leases { _ = try? await queue.release(lease.id) }
+                for lease in leases {
+                    do {
+                        _ = try await queue.release(lease.id)
+                    } catch {
+                        context.logger.notice(
+                            "A task claimed for a client that left could not be released; its lease will expire",
+                            metadata: ["prismq.task.id": "\(lease.id.taskID)", "prismq.error": "\(error)"])
+                    }
+                }
                 return []
             } onInboundClosed: {
                 waiter.clientLeft()
@@ -60,7 +69,7 @@ extension QueueAPI {
             guard remaining > .zero else { break }
             guard await waiter.signal.wait(timeout: remaining), !waiter.isGone else { continue }
             let leases = try await queue.claim(claim)
-            waitRoom.attempted(waiter)
+            waitRoom.attempted(waiter, claimed: !leases.isEmpty)
             if !leases.isEmpty { return leases }
         }
         return []

@@ -150,8 +150,9 @@ struct QueueAPI: Sendable {
     /// larger ends early, with a `next_cursor` (always at least one task).
     static let maxListBytes = 8 << 20
 
-    /// A page of the list as JSON, read from the store in small pieces so that neither the
-    /// answer nor what is held to build it grows past about ``maxListBytes``.
+    /// A page of the list as JSON, read from the store in pieces sized from the budget left
+    /// (each task counted at its largest: payload and result at the limit), so that neither
+    /// the answer nor what is held to build it grows much past ``maxListBytes``.
     private func listPage(_ filter: TaskFilter, _ page: PageRequest) async throws -> String {
         try TaskValidation.validate(page)
         var tasks: [String] = []
@@ -159,7 +160,10 @@ struct QueueAPI: Sendable {
         var cursor = page.cursor
         var next: PageCursor?
         reading: while true {
-            let piece = PageRequest(limit: min(page.limit - tasks.count, 50), cursor: cursor)
+            // As many tasks as the rest of the budget holds even if each is as large as allowed.
+            let largest = 2 * configuration.maxPayloadBytes + (64 << 10)
+            let fits = max(1, (Self.maxListBytes - bytes) / largest)
+            let piece = PageRequest(limit: min(page.limit - tasks.count, 50, fits), cursor: cursor)
             let chunk = try await queue.tasks(matching: filter, page: piece)
             for task in chunk.tasks {
                 let json = task.json()

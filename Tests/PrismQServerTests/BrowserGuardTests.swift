@@ -28,7 +28,7 @@ struct BrowserGuardTests {
         }
     }
 
-    @Test(arguments: ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "10.0.0.1"])
+    @Test(arguments: ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "10.0.0.1.nip.io", "[::1"])
     func aHostTheServerDoesNotAnswerToIsMisdirected(host: String) async throws {
         try await APITester().run { client in
             let id = try await client.post("/queue/tasks", #"{"type":"t"}"#).json["id"] as! Int
@@ -48,8 +48,10 @@ struct BrowserGuardTests {
         var tester = try APITester()
         tester.configuration.allowedHosts = ["Queue.Internal"]
         try await tester.run { client in
+            // Any IP address too: DNS rebinding needs a name (remote clients of 0.0.0.0 use addresses).
             let hosts = [
                 "localhost", "127.0.0.1:\(client.port)", "[::1]:\(client.port)", "LOCALHOST", "queue.internal:80",
+                "10.0.0.5:8080", "[2001:db8::1]:80",
             ]
             for host in hosts {
                 let connection = try RawHTTPConnection(port: client.port)
@@ -61,9 +63,11 @@ struct BrowserGuardTests {
     }
 
     @Test func aCrossOriginRequestMayNotChangeTheQueue() async throws {
-        try await APITester().run { client in
+        var tester = try APITester()
+        tester.configuration.allowedHosts = ["queue.example.com"]
+        try await tester.run { client in
             let id = try await client.post("/queue/tasks", #"{"type":"t"}"#).json["id"] as! Int
-            for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+            for origin in ["http://evil.example", "null", "http://127.0.0.1:1", "http://10.0.0.5", "ftp://127.0.0.1"] {
                 let connection = try RawHTTPConnection(port: client.port)
                 defer { connection.disconnect() }
                 connection.send(
@@ -82,6 +86,13 @@ struct BrowserGuardTests {
                 headers: ["Content-Type: application/json", "Origin: http://127.0.0.1:\(client.port)"])
             #expect(await connection.response().status == 200)
             #expect(try await client.get("/queue/tasks/\(id)").json["status"] as? String == "cancelled")
+            // So do a proxy's pages, under a name given with --allowed-host.
+            let proxied = try RawHTTPConnection(port: client.port)
+            defer { proxied.disconnect() }
+            proxied.send(
+                "POST", "/queue/tasks/\(id)/retry", host: "127.0.0.1:\(client.port)",
+                headers: ["Content-Type: application/json", "Origin: https://queue.example.com"])
+            #expect(await proxied.response().status == 200)
         }
     }
 }

@@ -45,6 +45,18 @@ struct LimitsAndReleaseTests {
             #expect((try await client.get("/queue/tasks").tasks).isEmpty)
             let deepest = try await client.post("/queue/tasks", #"{"type":"t","payload":\#(nested(64))}"#)
             #expect(deepest.status == .created)
+            // A result as deep as a payload may be, and no deeper.
+            let id = try await client.post("/queue/tasks", #"{"type":"r"}"#).json["id"] as! Int
+            let token =
+                try #require(
+                    try await client.post("/queue/claim", #"{"worker_id":"w","capabilities":["r"]}"#).tasks.first
+                )["lease_token"] as! Int
+            let deepResult = try await client.post(
+                "/queue/tasks/\(id)/complete", #"{"lease_token":\#(token),"result":\#(nested(65))}"#)
+            #expect(deepResult.status == .badRequest)
+            let result = try await client.post(
+                "/queue/tasks/\(id)/complete", #"{"lease_token":\#(token),"result":\#(nested(64))}"#)
+            #expect(result.status == .ok)
             // Brackets inside strings are not nesting.
             let text = try await client.post("/queue/tasks", #"{"type":"t","payload":"\#(nested(100))"}"#)
             #expect(text.status == .created)

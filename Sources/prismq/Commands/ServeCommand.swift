@@ -55,8 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
         var server = ServerConfiguration()
         server.host = host
         server.port = port
-        server.token =
-            store.token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        server.token = store.resolvedToken
         server.insecure = insecure
         server.allowedHosts = allowedHosts
         server.maxClaimWaiters = maxClaimWaiters

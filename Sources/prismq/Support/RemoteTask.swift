@@ -72,6 +72,7 @@ enum RemoteTask {
             let data = try? JSONSerialization.data(
                 withJSONObject: value, options: [.fragmentsAllowed, .withoutEscapingSlashes])
         else { return nil }
-        return try? RawJSON(validating: String(decoding: data, as: UTF8.self))
+        // Already parsed as JSON: kept as it is, whatever its depth.
+        return RawJSON(unchecked: String(decoding: data, as: UTF8.self))
     }
 }

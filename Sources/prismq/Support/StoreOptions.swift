@@ -31,14 +31,17 @@ struct StoreOptions: ParsableArguments {
         db ?? DatabaseLocation.defaultPath(environment: environment)
     }
 
+    /// `--token`, else a non-empty `PRISMQ_API_TOKEN`, else none.
+    var resolvedToken: String? {
+        token ?? ProcessInfo.processInfo.environment[CommandRunner.tokenVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// Opens the queue on the chosen database. With `mustExist`, a missing file is an error
     /// rather than a new empty queue (so a mistyped path does not go unnoticed).
     func openQueue(mustExist: Bool, maxPayloadBytes: Int? = nil) throws(QueueError) -> TaskQueue {
         if let server {
             guard db == nil else { throw QueueError(.invalidArgument, "Give --db or --server, not both.") }
-            let token =
-                token ?? ProcessInfo.processInfo.environment["PRISMQ_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            return TaskQueue(store: try RemoteStore(url: server, token: token))
+            return TaskQueue(store: try RemoteStore(url: server, token: resolvedToken))
         }
         let path = databasePath()
         if mustExist, !FileManager.default.fileExists(atPath: path) {
