@@ -233,6 +233,8 @@ struct WorkerPoolTests {
         let gate = Atomic<Bool>(false)
         try await withPool { configuration in
             configuration.concurrency = 1
+            // A long lease: a late renewal on a loaded machine must not run a task twice.
+            configuration.leaseDuration = .seconds(30)
         } register: { pool in
             pool.register("t") { context in
                 while !gate.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
