@@ -24,7 +24,9 @@ struct WorkerPoolTests {
         let queue = TaskQueue(store: try makeStore(in: directory))
         var configuration = WorkerPoolConfiguration()
         configuration.workerID = "test-pool"
-        configuration.leaseDuration = .milliseconds(600)
+        // Long enough that a late renewal on a loaded machine never expires a lease (a task
+        // would then run twice); tests of renewal set a short one.
+        configuration.leaseDuration = .seconds(30)
         configuration.retryPolicy = .fixed(.zero)
         configuration.shutdownGracePeriod = .milliseconds(200)
         configuration.sweepInterval = .milliseconds(100)
@@ -95,8 +97,7 @@ struct WorkerPoolTests {
 
     @Test func aHandlerThatRunsPastItsTimeoutIsCancelledAndTheAttemptFails() async throws {
         let cancelled = Atomic<Int>(0)
-        // A long lease, so that a loaded machine's late renewal cannot expire it first.
-        try await withPool(configure: { $0.leaseDuration = .seconds(30) }) { pool in
+        try await withPool { pool in
             pool.register("slow") { _ in
                 do {
                     try await Task.sleep(for: .seconds(60))
@@ -117,7 +118,8 @@ struct WorkerPoolTests {
 
     @Test func cancellingARunningTaskStopsItsHandler() async throws {
         let started = Atomic<Bool>(false)
-        try await withPool { pool in
+        // Renewals (every third of the lease) are what tell the handler to stop.
+        try await withPool(configure: { $0.leaseDuration = .milliseconds(600) }) { pool in
             pool.register("long") { _ in
                 started.store(true, ordering: .relaxed)
                 try await Task.sleep(for: .seconds(60))
@@ -233,8 +235,6 @@ struct WorkerPoolTests {
         let gate = Atomic<Bool>(false)
         try await withPool { configuration in
             configuration.concurrency = 1
-            // A long lease: a late renewal on a loaded machine must not run a task twice.
-            configuration.leaseDuration = .seconds(30)
         } register: { pool in
             pool.register("t") { context in
                 while !gate.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
