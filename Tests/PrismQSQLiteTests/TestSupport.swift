@@ -62,12 +62,13 @@ extension SQLiteStore {
     }
 }
 
-/// Waits until `condition` holds, checking every 10 ms, for at most `timeout`.
+/// Waits until `condition` holds, checking every 10 ms, for at most `timeout` (long by default:
+/// the whole suite runs in parallel on two cores, and only a failing test waits it out).
 ///
 /// - Returns: whether it held in time.
 @discardableResult
 func eventually(
-    timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool
+    timeout: Duration = .seconds(60), _ condition: @Sendable () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
