@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "PrismQ", targets: ["PrismQ"]),
         .library(name: "PrismQSQLite", targets: ["PrismQSQLite"]),
+        .library(name: "PrismQConformance", targets: ["PrismQConformance"]),
         .executable(name: "prismq", targets: ["prismq"]),
     ],
     dependencies: [
@@ -43,6 +44,7 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .target(name: "PrismQConformance", dependencies: ["PrismQ"], swiftSettings: upcoming),
         .target(
             name: "PrismQServer",
             dependencies: [
@@ -90,7 +92,7 @@ let package = Package(
         .testTarget(
             name: "PrismQSQLiteTests",
             dependencies: [
-                "PrismQ", "PrismQSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+                "PrismQ", "PrismQSQLite", "PrismQConformance", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

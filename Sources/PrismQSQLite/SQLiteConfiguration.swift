@@ -7,16 +7,15 @@ public struct SQLiteConfiguration: Sendable {
     public var profile: SQLitePragmaProfile = .balanced
     /// The most read connections the pool opens. Default: 8.
     public var maxReaders: Int = 8
-    /// The limits enqueued tasks are checked against. Default: 1 MiB payloads.
-    public var validation = TaskValidation()
     /// How long a worker may stay silent before the registry calls it stale. Default: 30 s.
     public var workerStaleAfter: Duration = .seconds(30)
     /// Top-level payload fields to index, so that lists filtered by them (``PayloadMatch``)
     /// read an index. Each becomes a virtual generated column with an index, added when the
     /// store opens; fields indexed earlier, by any process, stay indexed. Default: none.
     public var indexedPayloadFields: [String] = []
-    /// The clock the store reads "now" from. Default: the system clock.
-    public var now: @Sendable () -> Date = { Date() }
+    /// The clock the store reads "now" from for leases, delays and history. Default: the
+    /// system clock.
+    public var clock: any StoreClock = SystemClock()
 
     /// Every default.
     public init() {}

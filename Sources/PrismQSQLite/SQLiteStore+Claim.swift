@@ -5,7 +5,7 @@ import Synchronization
 
 extension SQLiteStore {
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
-        let claim = try PreparedClaim(request)
+        let claim = PreparedClaim(request)
         try await prepare(for: request.strategy)
         // The time is read once the write lock is held, so waiting for it never shortens a lease.
         return try await write { [self] db in try Self.claim(claim, now: nowMillis, db: db) }
@@ -74,7 +74,6 @@ extension SQLiteStore {
     }
 
     public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
-        for type in capabilities { try TaskValidation.validateType(type) }
         let types = Array(Set(capabilities)).sorted()
         let now = nowMillis
         return try await read { db in
@@ -109,15 +108,14 @@ enum SchedulingKey {
     }
 }
 
-/// A validated claim request, with its capabilities deduplicated and sorted.
+/// A claim request (checked by ``PrismQ/TaskQueue``), with its capabilities deduplicated and sorted.
 struct PreparedClaim: Sendable {
     let request: ClaimRequest
     let capabilities: [String]
     /// The capabilities as the registry stores them.
     let capabilitiesJSON: String
 
-    init(_ request: ClaimRequest) throws(QueueError) {
-        try request.validate()
+    init(_ request: ClaimRequest) {
         self.request = request
         capabilities = Array(Set(request.capabilities)).sorted()
         capabilitiesJSON = JSONWriter.array(capabilities.map(JSONWriter.quoted))

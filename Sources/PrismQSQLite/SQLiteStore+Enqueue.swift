@@ -3,7 +3,6 @@ import PrismQ
 
 extension SQLiteStore {
     public func enqueue(_ tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
-        try configuration.validation.validate(batch: tasks)
         let now = nowMillis
         return try await write { db in
             let virtualTime = try SchedulingKey.virtualTime(db)

@@ -4,8 +4,7 @@ import PrismQ
 
 extension SQLiteStore {
     public func renew(_ leases: [LeaseID], for duration: Duration) async throws(QueueError) -> [LeaseRenewal] {
-        guard duration > .zero else { throw QueueError(.invalidArgument, "The lease must be longer than zero.") }
-        return try await write { [self] db in
+        try await write { [self] db in
             let now = nowMillis
             let expiry = now + TaskRow.millis(duration)
             var workers = Set<String>()
@@ -26,17 +25,14 @@ extension SQLiteStore {
     }
 
     public func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask {
-        try validateResult(result)
-        return try await write { [self] db in try Self.complete(lease, result: result, now: nowMillis, db: db) }
+        try await write { [self] db in try Self.complete(lease, result: result, now: nowMillis, db: db) }
     }
 
     public func fail(
-        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?
-    ) async throws(QueueError)
-        -> QueueTask
-    {
+        _ lease: LeaseID, error: String, retryable: Bool, retryPolicy: RetryPolicy
+    ) async throws(QueueError) -> QueueTask {
         try await write { [self] db in
-            try Self.fail(lease, error: error, retryable: retryable, retryDelay: retryDelay, now: nowMillis, db: db)
+            try Self.fail(lease, error: error, retryable: retryable, retryPolicy: retryPolicy, now: nowMillis, db: db)
         }
     }
 
@@ -45,22 +41,13 @@ extension SQLiteStore {
     }
 
     public func settle(
-        _ settlements: [Settlement], thenClaim request: ClaimRequest?
+        _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
-        let claim = try request.map { request throws(QueueError) in try PreparedClaim(request) }
+        let claim = request.map(PreparedClaim.init)
         if let request { try await prepare(for: request.strategy) }
-        let checked = settlements.map { settlement -> Result<Settlement, QueueError> in
-            guard case .completed(let result) = settlement.outcome else { return .success(settlement) }
-            do throws(QueueError) {
-                try validateResult(result)
-                return .success(settlement)
-            } catch {
-                return .failure(error)
-            }
-        }
         return try await write { [self] db in
             let now = nowMillis
-            let outcomes = try Self.settle(checked, now: now, db: db)
+            let outcomes = try Self.settle(settlements, retryPolicy: retryPolicy, now: now, db: db)
             let leases = try claim.map { try Self.claim($0, now: now, db: db) } ?? []
             return SettleResult(outcomes: outcomes, leases: leases)
         }
@@ -93,28 +80,17 @@ extension SQLiteStore {
         }
     }
 
-    /// Refuses a result larger than the payload limit or nested deeper than a payload may be.
-    private func validateResult(_ result: RawJSON?) throws(QueueError) {
-        guard let result else { return }
-        let limit = configuration.validation.maxPayloadBytes
-        if result.byteCount > limit {
-            throw QueueError(.payloadTooLarge, "The result is \(result.byteCount) bytes; the limit is \(limit).")
-        }
-        try TaskValidation.validateNesting(result.text)
-    }
-
     /// Settles in order; the completions share one statement when every lease appears once.
     /// A settlement refused for its lease (`leaseLost`, or `notFound` for a task that is gone)
     /// changes nothing, and its neighbours go on.
     private static func settle(
-        _ settlements: [Result<Settlement, QueueError>], now: Int64, db: Database
+        _ settlements: [Settlement], retryPolicy: RetryPolicy, now: Int64, db: Database
     ) throws -> [Result<QueueTask, QueueError>] {
         var outcomes = [Result<QueueTask, QueueError>?](repeating: nil, count: settlements.count)
-        let leases = settlements.compactMap { try? $0.get().lease }
+        let leases = settlements.map(\.lease)
         if Set(leases).count == leases.count {
-            let completions = settlements.enumerated().compactMap { index, item -> (Int, LeaseID, RawJSON?)? in
-                guard case .success(let settlement) = item, case .completed(let result) = settlement.outcome
-                else { return nil }
+            let completions = settlements.enumerated().compactMap { index, settlement -> (Int, LeaseID, RawJSON?)? in
+                guard case .completed(let result) = settlement.outcome else { return nil }
                 return (index, settlement.lease, result)
             }
             let completed = try complete(completions.map { ($0.1, $0.2) }, now: now, db: db)
@@ -122,9 +98,9 @@ extension SQLiteStore {
                 outcomes[index] = try completed[lease].map { .success($0) } ?? .failure(leaseLost(lease, db: db))
             }
         }
-        for (index, item) in settlements.enumerated() where outcomes[index] == nil {
+        for (index, settlement) in settlements.enumerated() where outcomes[index] == nil {
             do {
-                outcomes[index] = .success(try settle(try item.get(), now: now, db: db))
+                outcomes[index] = .success(try settle(settlement, retryPolicy: retryPolicy, now: now, db: db))
             } catch let error as QueueError where error.code != .storage && error.code != .busy {
                 outcomes[index] = .failure(error)
             }
@@ -161,12 +137,14 @@ extension SQLiteStore {
         return Dictionary(done, uniquingKeysWith: { first, _ in first })
     }
 
-    private static func settle(_ settlement: Settlement, now: Int64, db: Database) throws -> QueueTask {
+    private static func settle(
+        _ settlement: Settlement, retryPolicy: RetryPolicy, now: Int64, db: Database
+    ) throws -> QueueTask {
         switch settlement.outcome {
         case .completed(let result):
             try complete(settlement.lease, result: result, now: now, db: db)
-        case .failed(let error, let retryable, let retryDelay):
-            try fail(settlement.lease, error: error, retryable: retryable, retryDelay: retryDelay, now: now, db: db)
+        case .failed(let error, let retryable):
+            try fail(settlement.lease, error: error, retryable: retryable, retryPolicy: retryPolicy, now: now, db: db)
         case .released:
             try release(settlement.lease, now: now, db: db)
         }
@@ -181,10 +159,11 @@ extension SQLiteStore {
     }
 
     private static func fail(
-        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?, now: Int64, db: Database
+        _ lease: LeaseID, error message: String, retryable: Bool, retryPolicy: RetryPolicy, now: Int64,
+        db: Database
     ) throws -> QueueTask {
-        let message = String(error.prefix(8192))
         let task = try holder(of: lease, db: db)
+        let retryDelay = retryPolicy.delay(afterAttempt: task.attempts)
         let outcome: String
         if task.cancelRequested {
             try finish(lease.taskID, as: .cancelled, error: message, now: now, db: db)

@@ -4,7 +4,6 @@ import PrismQ
 
 extension SQLiteStore {
     public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
-        guard limit >= 1 else { throw QueueError(.invalidArgument, "The purge limit must be at least 1.") }
         let before = TaskRow.millis(cutoff)
         return try await write { db in
             var deleted = 0

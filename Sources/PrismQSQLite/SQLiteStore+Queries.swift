@@ -16,10 +16,6 @@ extension SQLiteStore {
     }
 
     public func tasks(matching filter: TaskFilter, page: PageRequest) async throws(QueueError) -> TaskPage {
-        try TaskValidation.validate(page)
-        if let type = filter.type {
-            try TaskValidation.validateType(type)
-        }
         let (sql, arguments) = Self.listQuery(filter, page, indexedFields: indexedPayloadFields)
         let limit = page.limit
         return try await read { db in
@@ -126,9 +122,6 @@ extension SQLiteStore {
     }
 
     public func throughput(minutes: Int) async throws(QueueError) -> [ThroughputBucket] {
-        guard (1...1440).contains(minutes) else {
-            throw QueueError(.invalidArgument, "minutes must be between 1 and 1440.")
-        }
         let firstMinute = nowMillis / 60_000 - Int64(minutes - 1)
         return try await read { db in
             var completed: [Int64: Int] = [:]

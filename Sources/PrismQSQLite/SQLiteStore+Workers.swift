@@ -3,9 +3,6 @@ import PrismQ
 
 extension SQLiteStore {
     public func register(_ worker: WorkerRegistration) async throws(QueueError) {
-        guard (1...256).contains(worker.id.count) else {
-            throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
-        }
         let capabilities = JSONWriter.array(worker.capabilities.map(JSONWriter.quoted))
         try await write { [self] db in
             let now = nowMillis

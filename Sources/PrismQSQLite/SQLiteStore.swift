@@ -3,7 +3,7 @@ import GRDB
 import PrismQ
 import Synchronization
 
-/// A ``QueueStore`` in one SQLite file, on a GRDB `DatabasePool` in WAL mode: one writer,
+/// A ``PrismQ/QueueStore`` (every role) in one SQLite file, on a GRDB `DatabasePool` in WAL mode: one writer,
 /// a pool of readers, the PRAGMA profile of its configuration on every connection.
 ///
 /// Open one store per file per process; several processes may share the file.
@@ -196,7 +196,7 @@ public final class SQLiteStore: QueueStore {
     }
 
     /// The current time in milliseconds, from the configured clock.
-    var nowMillis: Int64 { TaskRow.millis(configuration.now()) }
+    var nowMillis: Int64 { TaskRow.millis(configuration.clock.now()) }
 }
 
 extension QueueStore where Self == SQLiteStore {

@@ -102,7 +102,7 @@ final class ClaimWaitRoom: Sendable {
     /// a ready task, then sleep until a wake-up or the next delayed task is due (at most 250 ms).
     private func watch() async {
         queue.wakeups.add(signal)
-        let commits = queue.store.watchCommits { [signal] in signal.notify() }
+        let commits = queue.watchCommits { [signal] in signal.notify() }
         while true {
             let candidates: [[String]: Waiter]? = state.withLock { state in
                 if state.waiters.isEmpty {
@@ -123,7 +123,7 @@ final class ClaimWaitRoom: Sendable {
             guard let candidates else { return }
             var sleep = Duration.milliseconds(250)
             for (capabilities, waiter) in candidates {
-                guard let untilReady = try? await queue.store.timeUntilReady(capabilities: capabilities) else {
+                guard let untilReady = try? await queue.timeUntilReady(capabilities: capabilities) else {
                     continue
                 }
                 if untilReady == .zero {

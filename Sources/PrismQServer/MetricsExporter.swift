@@ -24,7 +24,7 @@ struct MetricsExporter: Sendable {
         registry.makeGauge(name: "prismq_oldest_ready_age_seconds").set(stats.oldestReadyAgeSeconds ?? 0)
         registry.makeGauge(name: "prismq_workers", labels: [("state", "active")]).set(Double(stats.activeWorkers))
         registry.makeGauge(name: "prismq_workers", labels: [("state", "stale")]).set(Double(stats.staleWorkers))
-        let pool = queue.store.statistics
+        let pool = queue.statistics
         let values: [(String, Int)] = [
             ("read_connections", pool.readConnections), ("write_connections", pool.writeConnections),
             ("reads", pool.reads), ("writes", pool.writes), ("waits", pool.waits), ("errors", pool.errors),

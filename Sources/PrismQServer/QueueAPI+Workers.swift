@@ -93,7 +93,7 @@ extension QueueAPI {
         let lease = LeaseID(taskID: id, token: try Self.token(body))
         let task = try await queue.task(id: id)  // an unknown id is a 404, not a lost lease
         let duration = try body.seconds("lease_seconds", in: 0.1...86_400) ?? task.leaseDuration
-        let renewed = try await queue.store.renew(lease, for: duration ?? .seconds(30))
+        let renewed = try await queue.renew(lease, for: duration ?? .seconds(30))
         var writer = JSONWriter()
         writer.add("lease_expires_at", renewed.expiresAt)
         writer.add("cancel_requested", renewed.cancelRequested)
@@ -103,28 +103,20 @@ extension QueueAPI {
     /// `POST /queue/tasks/{id}/complete`.
     func complete(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let id = try Self.id(context)
-        let body = try await Self.body(request, limit: configuration.maxBodyBytes)
+        let body = try await Self.body(request, limit: maxBodyBytes)
         try body.allowOnly(["lease_token", "result"])
         let lease = LeaseID(taskID: id, token: try Self.token(body))
-        let result = body.raw("result")
-        if let result, result.byteCount > configuration.maxPayloadBytes {
-            throw QueueError(.payloadTooLarge, "The result is larger than \(configuration.maxPayloadBytes) bytes.")
-        }
-        return Self.json(try await queue.complete(lease, result: result).json())
+        return Self.json(try await queue.complete(lease, result: body.raw("result")).json())
     }
 
-    /// `POST /queue/tasks/{id}/fail`: re-queued with the server's backoff, or `dead`.
+    /// `POST /queue/tasks/{id}/fail`: re-queued with the queue's retry policy, or `dead`.
     func fail(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let id = try Self.id(context)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["lease_token", "error", "retryable"])
         let lease = LeaseID(taskID: id, token: try Self.token(body))
         guard let error = try body.string("error") else { throw APIError.invalid("'error' is required.") }
-        let attempts = try await queue.task(id: id).attempts
-        let task = try await queue.fail(
-            lease, error: error, retryable: try body.bool("retryable") ?? true,
-            retryDelay: configuration.retryPolicy.delay(afterAttempt: attempts)
-        )
+        let task = try await queue.fail(lease, error: error, retryable: try body.bool("retryable") ?? true)
         return Self.json(task.json())
     }
 

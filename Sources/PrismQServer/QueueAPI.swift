@@ -8,16 +8,19 @@ import PrismQ
 struct QueueAPI: Sendable {
     let queue: TaskQueue
     let configuration: ServerConfiguration
-    let validation: TaskValidation
     /// The long-poll claims waiting for work.
     let waitRoom: ClaimWaitRoom
 
     init(queue: TaskQueue, configuration: ServerConfiguration) {
         self.queue = queue
         self.configuration = configuration
-        self.validation = TaskValidation(maxPayloadBytes: configuration.maxPayloadBytes)
         self.waitRoom = ClaimWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
     }
+
+    /// The largest body of a single-task request: the queue's payload limit plus 64 KiB.
+    var maxBodyBytes: Int { queue.limits.maxPayloadBytes + 64 << 10 }
+    /// The largest body of a batch: 32 MiB, or one task's largest body if that is more.
+    var maxBatchBodyBytes: Int { max(32 << 20, maxBodyBytes) }
 
     /// Every route the server answers, as `METHOD path` with `{id}` for the task id: the list
     /// the OpenAPI document is checked against.
@@ -72,7 +75,7 @@ struct QueueAPI: Sendable {
     // MARK: Producer endpoints
 
     private func enqueue(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let body = try await Self.body(request, limit: configuration.maxBodyBytes)
+        let body = try await Self.body(request, limit: maxBodyBytes)
         var task = try newTask(body)
         if let header = request.headers[.idempotencyKey] {
             if let key = task.idempotencyKey, key != header {
@@ -80,17 +83,15 @@ struct QueueAPI: Sendable {
             }
             task.idempotencyKey = header
         }
-        try validation.validate(task)
         let result = try await queue.enqueue(task)
         return Self.json(result.task.json(), status: result.created ? .created : .ok)
     }
 
     private func enqueueBatch(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let body = try await Self.body(request, limit: configuration.maxBatchBodyBytes)
+        let body = try await Self.body(request, limit: maxBatchBodyBytes)
         try body.allowOnly(["tasks"])
         guard let items = try body.objects("tasks") else { throw APIError.invalid("'tasks' is required.") }
         let tasks = try items.map { item throws(QueueError) in try newTask(item) }
-        try validation.validate(batch: tasks)
         let results = try await queue.enqueue(batch: tasks)
         var writer = JSONWriter()
         writer.add("tasks", raw: JSONWriter.array(results.map { $0.task.json() }))
@@ -154,14 +155,14 @@ struct QueueAPI: Sendable {
     /// (each task counted at its largest: payload and result at the limit), so that neither
     /// the answer nor what is held to build it grows much past ``maxListBytes``.
     private func listPage(_ filter: TaskFilter, _ page: PageRequest) async throws -> String {
-        try TaskValidation.validate(page)
+        try TaskValidation.validate(page)  // before the first piece, which asks for fewer
         var tasks: [String] = []
         var bytes = 0
         var cursor = page.cursor
         var next: PageCursor?
         reading: while true {
             // As many tasks as the rest of the budget holds even if each is as large as allowed.
-            let largest = 2 * configuration.maxPayloadBytes + (64 << 10)
+            let largest = 2 * queue.limits.maxPayloadBytes + (64 << 10)
             let fits = max(1, (Self.maxListBytes - bytes) / largest)
             let piece = PageRequest(limit: min(page.limit - tasks.count, 50, fits), cursor: cursor)
             let chunk = try await queue.tasks(matching: filter, page: piece)

@@ -98,11 +98,11 @@ public enum QueueServer {
     ) async throws -> Response {
         var status = "ok"
         do {
-            _ = try await queue.store.timeUntilReady(capabilities: [])
+            _ = try await queue.timeUntilReady(capabilities: [])
         } catch {
             status = "unavailable"
         }
-        let statistics = queue.store.statistics
+        let statistics = queue.statistics
         var pool = JSONWriter()
         pool.add("read_connections", statistics.readConnections)
         pool.add("write_connections", statistics.writeConnections)

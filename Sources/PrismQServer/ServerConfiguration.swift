@@ -11,11 +11,6 @@ public struct ServerConfiguration: Sendable {
     public var token: String?
     /// Allows binding a non-loopback address without a token. Default: `false`.
     public var insecure = false
-    /// The largest task payload accepted, in bytes (a task's body may be 64 KiB more; a batch
-    /// body 32 MiB). Default: 1 MiB.
-    public var maxPayloadBytes: Int = 1 << 20
-    /// When a failed attempt (`POST …/fail`) runs again. Default: ``RetryPolicy/standard``.
-    public var retryPolicy: RetryPolicy = .standard
     /// The longest a claim's `wait_seconds` actually waits (a proxy with a shorter timeout, or a
     /// fuzzing run, wants less); longer waits are accepted and cut to this. Default: 30 s.
     public var claimWaitLimit: Duration = .seconds(30)
@@ -30,11 +25,6 @@ public struct ServerConfiguration: Sendable {
 
     /// Every default.
     public init() {}
-
-    /// The largest body of a single-task request.
-    var maxBodyBytes: Int { maxPayloadBytes + 64 << 10 }
-    /// The largest body of a batch.
-    var maxBatchBodyBytes: Int { max(32 << 20, maxBodyBytes) }
 
     /// The host names a request's `Host` may carry, lowercase, IPv6 addresses in brackets.
     var answeredHosts: Set<String> {

@@ -28,10 +28,16 @@ struct CLIRunner: Sendable {
     var database: String { directory + "/queue.db" }
 
     /// Starts `prismq arguments…`; `wait()` the result.
-    func start(_ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil) throws -> Running {
+    func start(
+        _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil,
+        workingDirectory: String? = nil
+    ) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
+        if let workingDirectory {
+            process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
+        }
         if let environment {
             process.environment = environment
         }
@@ -54,8 +60,10 @@ struct CLIRunner: Sendable {
     }
 
     /// Runs `prismq arguments…` to the end.
-    func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Output {
-        try start(arguments, environment: environment).wait()
+    func run(
+        _ arguments: [String], environment: [String: String]? = nil, workingDirectory: String? = nil
+    ) throws -> Output {
+        try start(arguments, environment: environment, workingDirectory: workingDirectory).wait()
     }
 
     /// Runs `prismq arguments… --db <this test's database>`.

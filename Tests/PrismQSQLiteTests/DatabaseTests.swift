@@ -97,59 +97,6 @@ struct DatabaseTests {
         }
     }
 
-    @Test func listPagesCoverEveryTaskOnceUnderConcurrentInserts() async throws {
-        let store = try makeStore(in: directory)
-        let initial = try await store.enqueue((0..<500).map { NewTask(type: $0 % 2 == 0 ? "even" : "odd") })
-        let expected = Set(initial.map(\.task.id))
-        let inserter = Task {
-            for _ in 0..<60 {
-                _ = try await store.enqueue((0..<5).map { _ in NewTask(type: "even") })
-            }
-        }
-        var seen: [Int64] = []
-        var cursor: PageCursor?
-        repeat {
-            let page = try await store.tasks(matching: TaskFilter(), page: PageRequest(limit: 37, cursor: cursor))
-            seen += page.tasks.map(\.id)
-            cursor = page.nextCursor
-            await Task.yield()
-        } while cursor != nil
-        try await inserter.value
-        #expect(seen.count == Set(seen).count, "no task appears twice")
-        #expect(expected.isSubset(of: Set(seen)), "every task that existed when the list began appears")
-        #expect(seen == seen.sorted(by: >), "newest first")
-    }
-
-    @Test func filtersNarrowTheListAndPagesEndWithoutACursor() async throws {
-        let store = try makeStore(in: directory)
-        let tasks = try await store.enqueue((0..<30).map { NewTask(type: $0 % 3 == 0 ? "a" : "b") }).map(\.task)
-        try await store.force(tasks[0].id, to: .dead)
-        try await store.force(tasks[1].id, to: .dead)
-        func all(_ filter: TaskFilter, limit: Int) async throws -> [Int64] {
-            var ids: [Int64] = []
-            var cursor: PageCursor?
-            repeat {
-                let page = try await store.tasks(matching: filter, page: PageRequest(limit: limit, cursor: cursor))
-                #expect(page.tasks.count <= limit)
-                ids += page.tasks.map(\.id)
-                cursor = page.nextCursor
-            } while cursor != nil
-            return ids
-        }
-        #expect(try await all(TaskFilter(type: "a"), limit: 3) == tasks.filter { $0.type == "a" }.map(\.id).reversed())
-        #expect(try await all(TaskFilter(status: .dead), limit: 1) == [tasks[1].id, tasks[0].id])
-        #expect(try await all(TaskFilter(status: .dead, type: "b"), limit: 5) == [tasks[1].id])
-        #expect(try await all(TaskFilter(), limit: 1000).count == 30)
-        let exact = try await store.tasks(matching: TaskFilter(type: "a"), page: PageRequest(limit: 10))
-        #expect(exact.tasks.count == 10 && exact.nextCursor == nil)
-        await #expect(throws: QueueError(.invalidArgument)) {
-            try await store.tasks(matching: TaskFilter(), page: PageRequest(limit: 0))
-        }
-        await #expect(throws: QueueError(.invalidArgument)) {
-            try await store.tasks(matching: TaskFilter(type: "no spaces"), page: PageRequest())
-        }
-    }
-
     @Test func aDirectoryThatCannotBeCreatedIsAClearError() throws {
         let blocker = directory.file("plain-file")
         _ = FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))

@@ -30,7 +30,7 @@ struct ReadmeExampleTests {
 
         /// Runs the group until the (no longer delayed) task has completed, then stops it gracefully.
         func runUntilCompleted(_ services: ServiceGroup) async throws {
-            try await (queue.store as! SQLiteStore).makeReady(task.id)
+            try await SQLiteStore(path: databasePath).makeReady(task.id)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await services.run() }
                 #expect(try await eventually { try await queue.task(id: task.id).status == .completed })

@@ -22,21 +22,6 @@ final class TemporaryDirectory: Sendable {
     }
 }
 
-/// A clock the test moves by hand.
-final class ManualClock: Sendable {
-    private let current: Mutex<Date>
-
-    init(_ start: Date = Date(timeIntervalSince1970: 1_795_338_326)) {
-        current = Mutex(start)
-    }
-
-    func now() -> Date { current.withLock { $0 } }
-
-    func advance(by seconds: Double) {
-        current.withLock { $0 += seconds }
-    }
-}
-
 /// A store on a new file in `directory`, optionally on a manual clock.
 func makeStore(
     in directory: TemporaryDirectory, clock: ManualClock? = nil, profile: SQLitePragmaProfile = .balanced,
@@ -45,7 +30,7 @@ func makeStore(
     var configuration = SQLiteConfiguration()
     configuration.profile = profile
     if let clock {
-        configuration.now = { clock.now() }
+        configuration.clock = clock
     }
     return try SQLiteStore(path: directory.file(name), configuration: configuration)
 }

@@ -21,13 +21,14 @@ struct WorkerPoolTests {
         register: (WorkerPool) -> Void,
         body: (TaskQueue, WorkerPool) async throws -> Void
     ) async throws {
-        let queue = TaskQueue(store: try makeStore(in: directory))
+        var queueConfiguration = TaskQueueConfiguration()
+        queueConfiguration.retryPolicy = .fixed(.zero)
+        let queue = TaskQueue(store: try makeStore(in: directory), configuration: queueConfiguration)
         var configuration = WorkerPoolConfiguration()
         configuration.workerID = "test-pool"
         // Long enough that a late renewal on a loaded machine never expires a lease (a task
         // would then run twice); tests of renewal set a short one.
         configuration.leaseDuration = .seconds(30)
-        configuration.retryPolicy = .fixed(.zero)
         configuration.shutdownGracePeriod = .milliseconds(200)
         configuration.sweepInterval = .milliseconds(100)
         configure(&configuration)

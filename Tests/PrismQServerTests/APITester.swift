@@ -16,13 +16,12 @@ struct APITester {
 
     init(token: String? = nil, maxPayloadBytes: Int = 1 << 20) throws {
         directory = NSTemporaryDirectory() + "prismq-api-" + UUID().uuidString
-        var store = SQLiteConfiguration()
-        store.validation = TaskValidation(maxPayloadBytes: maxPayloadBytes)
-        queue = TaskQueue(store: try SQLiteStore(path: directory + "/queue.db", configuration: store))
+        var rules = TaskQueueConfiguration()
+        rules.limits.maxPayloadBytes = maxPayloadBytes
+        rules.retryPolicy = .fixed(.zero)
+        queue = TaskQueue(store: try SQLiteStore(path: directory + "/queue.db"), configuration: rules)
         var configuration = ServerConfiguration()
         configuration.token = token
-        configuration.maxPayloadBytes = maxPayloadBytes
-        configuration.retryPolicy = .fixed(.zero)
         configuration.databaseURL = "sqlite://" + directory + "/queue.db"
         self.configuration = configuration
     }

@@ -1,22 +1,48 @@
 import Foundation
 
-/// The client of a PrismQ queue: enqueue, look at and manage tasks.
+/// The one door to a PrismQ queue: enqueue, look at and manage tasks, and (for workers)
+/// claim and settle them.
 ///
-/// A thin facade over a ``QueueStore``; pick the store with a static member:
+/// Every entry point (Swift API, ``WorkerPool``, the HTTP server, the CLI) goes through it:
+/// it checks arguments against the contract's limits, applies the retry policy, and records
+/// metrics of task events; its store only persists. Pick the store with a static member:
 /// ```swift
 /// let queue = TaskQueue(store: try .sqlite(path: "queue.db"))
 /// ```
 public struct TaskQueue: Sendable {
-    /// The store the queue reads and writes.
-    public let store: any QueueStore
+    /// The limits and retry policy the queue applies.
+    public let configuration: TaskQueueConfiguration
+
+    let taskStore: any TaskStore
+    let leaseStore: any LeaseStore
+    let registryStore: (any WorkerRegistryStore)?
+    let readinessStore: (any ReadinessStore)?
+    let maintenanceStore: (any MaintenanceStore)?
 
     /// Wakes the worker pools of this queue when a task is enqueued through it.
     package let wakeups = WakeupBroadcaster()
 
-    /// A queue over `store`.
-    public init(store: some QueueStore) {
-        self.store = store
+    /// A queue over a store that plays every role (SQLite, PostgreSQL).
+    public init(store: some QueueStore, configuration: TaskQueueConfiguration = TaskQueueConfiguration()) {
+        self.init(roles: store, configuration: configuration)
     }
+
+    /// A queue over a store that offers producing and leasing, and whichever other roles it
+    /// has (a remote server offers only those two): see ``WorkerRegistryStore``,
+    /// ``ReadinessStore`` and ``MaintenanceStore`` for what the queue does without each.
+    public init(
+        roles store: some TaskStore & LeaseStore, configuration: TaskQueueConfiguration = TaskQueueConfiguration()
+    ) {
+        self.configuration = configuration
+        taskStore = store
+        leaseStore = store
+        registryStore = store as? any WorkerRegistryStore
+        readinessStore = store as? any ReadinessStore
+        maintenanceStore = store as? any MaintenanceStore
+    }
+
+    /// The limits tasks and results are checked against.
+    public var limits: TaskValidation { configuration.limits }
 
     /// Enqueues one task.
     ///
@@ -25,16 +51,17 @@ public struct TaskQueue: Sendable {
     /// - Throws: `invalidArgument` or `payloadTooLarge` for a task that breaks the contract.
     @discardableResult
     public func enqueue(_ task: NewTask) async throws(QueueError) -> EnqueueResult {
-        let results = try await store.enqueue([task])
-        wakeups.notifyAll()
-        QueueMetrics.enqueued(results)
-        return results[0]
+        try await enqueue(batch: [task])[0]
     }
 
     /// Enqueues 1–1000 tasks in one transaction: all are stored, or none.
+    ///
+    /// - Throws: `invalidArgument` or `payloadTooLarge` for a batch with any task that breaks
+    ///   the contract (nothing is stored), `busy`, `storage`.
     @discardableResult
     public func enqueue(batch tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
-        let results = try await store.enqueue(tasks)
+        try limits.validate(batch: tasks)
+        let results = try await taskStore.enqueue(tasks)
         wakeups.notifyAll()
         QueueMetrics.enqueued(results)
         return results
@@ -72,111 +99,65 @@ public struct TaskQueue: Sendable {
 
     /// The task with this id. Throws `notFound` when there is none.
     public func task(id: Int64) async throws(QueueError) -> QueueTask {
-        try await store.task(id: id)
+        try await taskStore.task(id: id)
     }
 
     /// One page of tasks, newest first.
+    ///
+    /// - Throws: `invalidArgument` for a limit outside 1–1000 or an invalid type.
     public func tasks(
         matching filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()
     )
         async throws(QueueError) -> TaskPage
     {
-        try await store.tasks(matching: filter, page: page)
+        try TaskValidation.validate(page)
+        if let type = filter.type {
+            try TaskValidation.validateType(type)
+        }
+        return try await taskStore.tasks(matching: filter, page: page)
     }
 
-    /// Cancels a task (see ``QueueStore/cancel(id:)``).
+    /// Cancels a task: a queued task becomes `cancelled`; a running one is marked, and ends
+    /// `cancelled` when its worker stops.
+    ///
+    /// - Throws: `notFound`; `conflict` when the task has already finished.
     @discardableResult
     public func cancel(id: Int64) async throws(QueueError) -> QueueTask {
-        let task = try await store.cancel(id: id)
+        let task = try await taskStore.cancel(id: id)
         QueueMetrics.cancelled(task)
         return task
     }
 
     /// Re-queues a `dead` or `cancelled` task with a fresh attempt budget.
+    ///
+    /// - Throws: `notFound`; `conflict` for a task in any other state.
     @discardableResult
     public func retry(id: Int64) async throws(QueueError) -> QueueTask {
-        try await store.retry(id: id)
+        let task = try await taskStore.retry(id: id)
+        wakeups.notifyAll()
+        return task
     }
 
     /// The queue's counts, ages and throughput.
     public func stats() async throws(QueueError) -> QueueStats {
-        try await store.stats()
+        try await taskStore.stats()
     }
 
-    /// Completions and failed attempts per minute over the last `minutes` minutes.
+    /// Completions and failed attempts per minute over the last `minutes` (1–1440) minutes.
     public func throughput(minutes: Int = 30) async throws(QueueError) -> [ThroughputBucket] {
-        try await store.throughput(minutes: minutes)
+        guard TaskValidation.throughputMinutesRange.contains(minutes) else {
+            throw QueueError(.invalidArgument, "minutes must be between 1 and 1440.")
+        }
+        return try await taskStore.throughput(minutes: minutes)
     }
 
     /// A task's history, oldest first.
     public func logs(taskID: Int64) async throws(QueueError) -> [TaskLogEntry] {
-        try await store.logs(taskID: taskID)
+        try await taskStore.logs(taskID: taskID)
     }
 
-    /// The worker registry.
+    /// The worker registry, most recently seen first.
     public func workers() async throws(QueueError) -> [WorkerInfo] {
-        try await store.workers()
-    }
-
-    // MARK: Workers
-
-    /// Claims ready tasks (see ``QueueStore/claim(_:)``).
-    public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
-        let leases = try await store.claim(request)
-        QueueMetrics.claimed(leases)
-        return leases
-    }
-
-    /// Extends leases (see ``QueueStore/renew(_:for:)``).
-    public func renew(_ leases: [LeaseID], for duration: Duration) async throws(QueueError) -> [LeaseRenewal] {
-        try await store.renew(leases, for: duration)
-    }
-
-    /// Completes a task while its lease is held (see ``QueueStore/complete(_:result:)``).
-    @discardableResult
-    public func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask {
-        let task = try await store.complete(lease, result: result)
-        QueueMetrics.finished(task, attemptFailed: false)
-        return task
-    }
-
-    /// Fails an attempt while its lease is held (see ``QueueStore/fail(_:error:retryable:retryDelay:)``).
-    @discardableResult
-    public func fail(
-        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?
-    ) async throws(QueueError)
-        -> QueueTask
-    {
-        let task = try await store.fail(lease, error: error, retryable: retryable, retryDelay: retryDelay)
-        QueueMetrics.finished(task, attemptFailed: true)
-        return task
-    }
-
-    /// Records finished leases and claims more in one round (see
-    /// ``QueueStore/settle(_:thenClaim:)``).
-    public func settle(
-        _ settlements: [Settlement], thenClaim request: ClaimRequest?
-    ) async throws(QueueError)
-        -> SettleResult
-    {
-        let result = try await store.settle(settlements, thenClaim: request)
-        for (settlement, outcome) in zip(settlements, result.outcomes) {
-            guard case .success(let task) = outcome else { continue }
-            if case .failed = settlement.outcome {
-                QueueMetrics.finished(task, attemptFailed: true)
-            } else {
-                QueueMetrics.finished(task, attemptFailed: false)
-            }
-        }
-        QueueMetrics.claimed(result.leases)
-        return result
-    }
-
-    /// Hands a task back without spending the attempt (see ``QueueStore/release(_:)``).
-    @discardableResult
-    public func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {
-        let task = try await store.release(lease)
-        QueueMetrics.finished(task, attemptFailed: false)
-        return task
+        try await taskStore.workers()
     }
 }

@@ -50,7 +50,7 @@ public struct ClaimRequest: Sendable, Hashable {
     public var maxTasks: Int
     /// How long the claim may wait for a task when none is ready (0–30 s): a long-poll, for
     /// stores that cannot watch for commits (a server over HTTP). SQLite answers at once; its
-    /// pools wait on ``QueueStore/watchCommits(_:)`` instead.
+    /// pools wait on ``ReadinessStore/watchCommits(_:)`` instead.
     public var wait: Duration = .zero
 
     /// A claim request; by default one task of any type, FIFO, with a 30 s lease.
@@ -68,21 +68,12 @@ public struct ClaimRequest: Sendable, Hashable {
     /// Checks the request: a worker id of 1–256 characters, valid capability types, 1–1000
     /// tasks and a positive lease.
     public func validate() throws(QueueError) {
-        guard (1...256).contains(workerID.count) else {
-            throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
-        }
-        guard capabilities.count <= 100 else {
-            throw QueueError(.invalidArgument, "A worker names at most 100 task types.")
-        }
-        for type in capabilities {
-            try TaskValidation.validateType(type)
-        }
+        try TaskValidation.validateWorkerID(workerID)
+        try TaskValidation.validateCapabilities(capabilities)
         guard (1...1000).contains(maxTasks) else {
             throw QueueError(.invalidArgument, "A claim takes 1 to 1000 tasks.")
         }
-        guard leaseDuration > .zero else {
-            throw QueueError(.invalidArgument, "The lease must be longer than zero.")
-        }
+        try TaskValidation.validateLease(leaseDuration)
         guard wait >= .zero, wait <= .seconds(30) else {
             throw QueueError(.invalidArgument, "A claim waits 0 to 30 seconds.")
         }

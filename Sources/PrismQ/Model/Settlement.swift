@@ -2,8 +2,10 @@
 public enum TaskOutcome: Sendable, Hashable {
     /// The handler succeeded; `result` is stored with the task.
     case completed(result: RawJSON?)
-    /// The attempt failed (see ``QueueStore/fail(_:error:retryable:retryDelay:)``).
-    case failed(error: String, retryable: Bool, retryDelay: Duration?)
+    /// The attempt failed: it runs again after the queue's retry policy's delay while attempts
+    /// remain and `retryable` holds, else the task goes to `dead` (see
+    /// ``LeaseStore/fail(_:error:retryable:retryPolicy:)``).
+    case failed(error: String, retryable: Bool)
     /// The task goes back to `queued` without spending the attempt (graceful shutdown).
     case released
 }
@@ -22,7 +24,7 @@ public struct Settlement: Sendable, Hashable {
     }
 }
 
-/// What ``QueueStore/settle(_:thenClaim:)`` did.
+/// What ``TaskQueue/settle(_:thenClaim:)`` did.
 public struct SettleResult: Sendable {
     /// For each settlement, in order: the task as it is now, or that settlement's own error
     /// (`leaseLost`, `notFound`, `payloadTooLarge`), which changed nothing.

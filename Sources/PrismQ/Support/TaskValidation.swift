@@ -26,6 +26,14 @@ public struct TaskValidation: Sendable, Hashable {
     public static let maxNestingDepth = 64
     /// The allowed page sizes of a task list: 1…1000.
     public static let pageLimitRange = 1...1000
+    /// The allowed lengths of a worker id: 1…256.
+    public static let workerIDLengthRange = 1...256
+    /// The most task types a worker names: 100.
+    public static let maxCapabilities = 100
+    /// The longest failure message kept, in characters (longer ones are cut): 8192.
+    public static let maxErrorLength = 8192
+    /// The allowed spans of a throughput report, in minutes: 1…1440.
+    public static let throughputMinutesRange = 1...1440
 
     /// Limits with every default.
     public init() {}
@@ -108,6 +116,40 @@ public struct TaskValidation: Sendable, Hashable {
         }
         for task in tasks {
             try validate(task)
+        }
+    }
+
+    /// Checks a task's result: at most ``maxPayloadBytes``, nested at most ``maxNestingDepth``.
+    public func validate(result: RawJSON?) throws(QueueError) {
+        guard let result else { return }
+        guard result.byteCount <= maxPayloadBytes else {
+            throw QueueError(
+                .payloadTooLarge, "The result is \(result.byteCount) bytes; the limit is \(maxPayloadBytes).")
+        }
+        try Self.validateNesting(result.text)
+    }
+
+    /// Checks a worker id: 1–256 characters.
+    public static func validateWorkerID(_ id: String) throws(QueueError) {
+        guard workerIDLengthRange.contains(id.count) else {
+            throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
+        }
+    }
+
+    /// Checks the task types a worker handles: at most 100, each a valid type.
+    public static func validateCapabilities(_ capabilities: [String]) throws(QueueError) {
+        guard capabilities.count <= maxCapabilities else {
+            throw QueueError(.invalidArgument, "A worker names at most \(maxCapabilities) task types.")
+        }
+        for type in capabilities {
+            try validateType(type)
+        }
+    }
+
+    /// Checks a lease's length: longer than zero.
+    public static func validateLease(_ duration: Duration) throws(QueueError) {
+        guard duration > .zero else {
+            throw QueueError(.invalidArgument, "The lease must be longer than zero.")
         }
     }
 

@@ -5,8 +5,8 @@ import ServiceLifecycle
 /// Keeps a queue tidy in the background: deletes finished tasks past their retention, then
 /// lets the store do its housekeeping (SQLite: WAL checkpoint, `PRAGMA optimize`).
 public struct MaintenanceScheduler: Service {
-    /// The store to look after.
-    public let store: any QueueStore
+    /// The queue to look after.
+    public let queue: TaskQueue
     /// How often to run. Default: 5 minutes.
     public var interval: Duration
     /// How long finished tasks are kept; `nil` keeps them forever. Default: 30 days.
@@ -15,12 +15,12 @@ public struct MaintenanceScheduler: Service {
     public var now: @Sendable () -> Date
     let logger: Logger
 
-    /// A scheduler over `store`.
+    /// A scheduler over `queue`, whose store must be maintainable here (``TaskQueue/isMaintainable``).
     public init(
-        store: any QueueStore, interval: Duration = .seconds(300), retention: Duration? = .seconds(30 * 86400),
+        queue: TaskQueue, interval: Duration = .seconds(300), retention: Duration? = .seconds(30 * 86400),
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "prismq.maintenance")
     ) {
-        self.store = store
+        self.queue = queue
         self.interval = interval
         self.retention = retention
         self.now = now
@@ -36,7 +36,7 @@ public struct MaintenanceScheduler: Service {
         if let retention {
             let cutoff = now().addingTimeInterval(-retention.inSeconds)
             while true {
-                let batch = try await store.purge(finishedBefore: cutoff, limit: 1000)
+                let batch = try await queue.purge(finishedBefore: cutoff, limit: 1000)
                 deleted += batch
                 if batch < 1000 { break }
             }
@@ -45,7 +45,7 @@ public struct MaintenanceScheduler: Service {
                     "Purged finished tasks past their retention", metadata: ["prismq.purge.count": "\(deleted)"])
             }
         }
-        try await store.maintain()
+        try await queue.maintain()
         return deleted
     }
 

@@ -4,20 +4,20 @@ import ServiceLifecycle
 /// Returns tasks whose lease ran out to `queued` (or `dead` / `cancelled`): the safety net
 /// for workers that crashed or hung. Safe to run in several processes at once.
 public struct Sweeper: Service {
-    /// The store to sweep.
-    public let store: any QueueStore
+    /// The queue to sweep.
+    public let queue: TaskQueue
     /// How often to sweep. Default: 1 s.
     public var interval: Duration
     /// How many tasks one transaction moves at most. Default: 500.
     public var batchSize: Int
     let logger: Logger
 
-    /// A sweeper over `store`.
+    /// A sweeper over `queue`, whose store must be maintainable here (``TaskQueue/isMaintainable``).
     public init(
-        store: any QueueStore, interval: Duration = .seconds(1), batchSize: Int = 500,
+        queue: TaskQueue, interval: Duration = .seconds(1), batchSize: Int = 500,
         logger: Logger = Logger(label: "prismq.sweeper")
     ) {
-        self.store = store
+        self.queue = queue
         self.interval = interval
         self.batchSize = batchSize
         self.logger = logger
@@ -30,8 +30,7 @@ public struct Sweeper: Service {
     public func sweep() async throws(QueueError) -> Int {
         var total = 0
         while true {
-            let moved = try await store.requeueExpired(limit: batchSize)
-            QueueMetrics.leasesExpired(moved)
+            let moved = try await queue.requeueExpired(limit: batchSize)
             total += moved
             if moved < batchSize { break }
         }

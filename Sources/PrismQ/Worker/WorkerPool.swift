@@ -123,13 +123,15 @@ public final class WorkerPool: Service, Sendable {
     public func run() async throws {
         try configuration.validate()
         let (capabilities, hasFallback) = state.withLock { ($0.handlers.keys.sorted(), $0.fallback != nil) }
-        guard capabilities.count <= 100 else {
-            throw QueueError(.invalidArgument, "A worker pool handles at most 100 task types; use a fallback handler.")
+        guard capabilities.count <= TaskValidation.maxCapabilities else {
+            throw QueueError(
+                .invalidArgument,
+                "A worker pool handles at most \(TaskValidation.maxCapabilities) task types; use a fallback handler.")
         }
         guard !capabilities.isEmpty || hasFallback else {
             throw QueueError(.invalidArgument, "The worker pool has no handlers; register one before running it.")
         }
-        try await queue.store.register(
+        try await queue.register(
             WorkerRegistration(
                 id: configuration.workerID, hostname: ProcessInfo.processInfo.hostName,
                 pid: Int(ProcessInfo.processInfo.processIdentifier), capabilities: hasFallback ? [] : capabilities,
@@ -137,7 +139,7 @@ public final class WorkerPool: Service, Sendable {
             )
         )
         queue.wakeups.add(wakeup)
-        let commits = queue.store.watchCommits { [wakeup] in wakeup.notify() }
+        let commits = queue.watchCommits { [wakeup] in wakeup.notify() }
         defer {
             queue.wakeups.remove(wakeup)
             commits?.cancel()
@@ -145,7 +147,9 @@ public final class WorkerPool: Service, Sendable {
         logger.info("Worker pool started", metadata: ["prismq.capabilities": "\(capabilities)"])
 
         let renewer = Task { await renewLeases() }
-        let sweeper = configuration.sweepInterval.map { interval in
+        // A remote queue is swept by its server.
+        let sweepInterval = queue.isMaintainable ? configuration.sweepInterval : nil
+        let sweeper = sweepInterval.map { interval in
             Task { await sweep(every: interval) }
         }
         await withGracefulShutdownHandler {
@@ -163,7 +167,7 @@ public final class WorkerPool: Service, Sendable {
         sweeper?.cancel()
         _ = await renewer.value
         _ = await sweeper?.value
-        try? await Task.detached { try await self.queue.store.workerStopped(id: self.configuration.workerID) }.value
+        try? await Task.detached { try await self.queue.workerStopped(id: self.configuration.workerID) }.value
         logger.info("Worker pool stopped")
     }
 
@@ -237,14 +241,14 @@ public final class WorkerPool: Service, Sendable {
 
     /// Sleeps (without writing) until a task is ready or a handler finished. It looks at the
     /// ready set again when woken by an enqueue in this process or a commit in any (see
-    /// ``QueueStore/watchCommits(_:)``), when the next delayed task is due, or after the idle
+    /// ``TaskQueue/watchCommits(_:)``), when the next delayed task is due, or after the idle
     /// poll interval. On a store that can tell neither (`nil`, not `watching`), it claims again
     /// after each sleep.
     /// - Returns: the next idle interval.
     private func sleepUntilWork(capabilities: [String], idle: Duration, watching: Bool) async throws -> Duration {
         var idle = idle
         while !isStopping {
-            let untilReady = try await queue.store.timeUntilReady(capabilities: capabilities)
+            let untilReady = try await queue.timeUntilReady(capabilities: capabilities)
             if untilReady == .zero { return configuration.idlePoll.lowerBound }
             let sleep = min(idle, untilReady ?? idle)
             idle = min(idle * 2, configuration.idlePoll.upperBound)
@@ -269,7 +273,7 @@ public final class WorkerPool: Service, Sendable {
                     let message = "The handler's result is too large to store: \(error)"
                     retry.append(
                         Unsettled(
-                            settlement: Settlement(lease, .failed(error: message, retryable: false, retryDelay: nil))))
+                            settlement: Settlement(lease, .failed(error: message, retryable: false))))
                     continue
                 }
                 logger.info(
@@ -371,19 +375,15 @@ public final class WorkerPool: Service, Sendable {
             case .shutdown:
                 return .released
             case .cancelRequested:
-                return .failed(error: "Cancelled while running.", retryable: false, retryDelay: nil)
+                return .failed(error: "Cancelled while running.", retryable: false)
             case .timedOut:
                 let timeout = lease.task.timeout.map { "\($0)" } ?? "?"
-                return .failed(error: "Timed out after \(timeout).", retryable: true, retryDelay: retryDelay(lease))
+                return .failed(error: "Timed out after \(timeout).", retryable: true)
             case .leaseLost, nil:
                 let failure = error as? TaskFailure ?? TaskFailure("\(type(of: error)): \(error)")
-                return .failed(error: failure.message, retryable: failure.retryable, retryDelay: retryDelay(lease))
+                return .failed(error: failure.message, retryable: failure.retryable)
             }
         }
-    }
-
-    private func retryDelay(_ lease: Lease) -> Duration? {
-        configuration.retryPolicy.delay(afterAttempt: lease.task.attempts)
     }
 
     /// Cancels a running handler, remembering why (the first reason wins).
@@ -428,7 +428,7 @@ public final class WorkerPool: Service, Sendable {
                 }
                 if sinceHeartbeat >= configuration.registryHeartbeat {
                     sinceHeartbeat = .zero
-                    try await queue.store.workerHeartbeat(id: configuration.workerID)
+                    try await queue.workerHeartbeat(id: configuration.workerID)
                 }
             } catch  where !Task.isCancelled {
                 logger.warning("Lease renewal failed", metadata: ["prismq.error": "\(error)"])
@@ -439,7 +439,7 @@ public final class WorkerPool: Service, Sendable {
     }
 
     private func sweep(every interval: Duration) async {
-        let sweeper = Sweeper(store: queue.store, interval: interval, logger: logger)
+        let sweeper = Sweeper(queue: queue, interval: interval, logger: logger)
         while !Task.isCancelled {
             do {
                 try await sweeper.sweep()

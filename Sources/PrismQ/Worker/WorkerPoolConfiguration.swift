@@ -11,8 +11,6 @@ public struct WorkerPoolConfiguration: Sendable {
     /// How long a claim's lease lasts; renewed every third of it while the handler runs.
     /// Default: 30 s.
     public var leaseDuration: Duration = .seconds(30)
-    /// When a failed attempt runs again. Default: ``RetryPolicy/standard``.
-    public var retryPolicy: RetryPolicy = .standard
     /// How long a graceful shutdown waits for running handlers before it cancels them and
     /// hands their tasks back. Default: 10 s.
     public var shutdownGracePeriod: Duration = .seconds(10)
@@ -36,9 +34,7 @@ public struct WorkerPoolConfiguration: Sendable {
         guard leaseDuration >= .milliseconds(100) else {
             throw QueueError(.invalidArgument, "The lease must be at least 100 ms.")
         }
-        guard (1...256).contains(workerID.count) else {
-            throw QueueError(.invalidArgument, "The worker id must be 1–256 characters.")
-        }
+        try TaskValidation.validateWorkerID(workerID)
         guard idlePoll.lowerBound > .zero, shutdownGracePeriod >= .zero, registryHeartbeat > .zero,
             (sweepInterval ?? .seconds(1)) >= .milliseconds(10)
         else {

@@ -59,11 +59,13 @@ struct ServeCommand: AsyncParsableCommand {
         server.insecure = insecure
         server.allowedHosts = allowedHosts
         server.maxClaimWaiters = maxClaimWaiters
-        server.maxPayloadBytes = maxPayloadBytes
         server.claimWaitLimit = .milliseconds(Int64(max(0, min(claimWaitLimit, 30)) * 1000))
-        server.databaseURL = "sqlite://" + store.databasePath()
         do {
-            guard store.server == nil else { throw QueueError(.invalidArgument, "serve works on --db, not --server.") }
+            let location = try store.location()
+            guard case .sqlite = location else {
+                throw QueueError(.invalidArgument, "serve works on a SQLite database, not on a server URL.")
+            }
+            server.databaseURL = location.description
             try server.validate()
             guard retentionDays >= 0, retentionDays.isFinite, retentionDays <= 36500 else {
                 throw QueueError(.invalidArgument, "--retention-days must be between 0 and 36500.")
@@ -71,7 +73,9 @@ struct ServeCommand: AsyncParsableCommand {
             guard (1...(64 << 20)).contains(maxPayloadBytes) else {
                 throw QueueError(.invalidArgument, "--max-payload-bytes must be between 1 and 64 MiB.")
             }
-            let queue = try store.openQueue(mustExist: false, maxPayloadBytes: maxPayloadBytes)
+            var configuration = TaskQueueConfiguration()
+            configuration.limits.maxPayloadBytes = maxPayloadBytes
+            let queue = try store.openQueue(mustExist: false, configuration: configuration)
             var logger = Logger(label: "prismq.server")
             logger.logLevel = .notice
             let registry = PrometheusCollectorRegistry()
@@ -81,9 +85,9 @@ struct ServeCommand: AsyncParsableCommand {
             let application = try QueueServer.makeApplication(
                 queue: queue, configuration: server, metrics: registry,
                 services: [
-                    Sweeper(store: queue.store, logger: logger),
+                    Sweeper(queue: queue, logger: logger),
                     MaintenanceScheduler(
-                        store: queue.store,
+                        queue: queue,
                         retention: retentionDays > 0 ? .seconds(retentionDays * 86400) : nil, logger: logger
                     ),
                 ],

@@ -83,7 +83,8 @@ struct WorkerCommand: QueueCommand {
                 services: [.init(service: pool)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )
-        let banner = "prismq: worker \(configuration.workerID) running on \(store.server ?? store.databasePath())"
+        let location = (try? store.location().description) ?? "?"
+        let banner = "prismq: worker \(configuration.workerID) running on \(location)"
         FileHandle.standardError.write(Data((Formatting.escaped(banner) + "\n").utf8))
         do {
             try await group.run()

@@ -5,13 +5,13 @@ import PrismQ
     import FoundationNetworking
 #endif
 
-/// A ``QueueStore`` that is a `prismq serve` somewhere else: every call is one REST request, so
-/// the CLI's commands work against `--server URL` exactly as against `--db PATH`.
+/// A store that is a `prismq serve` somewhere else: every call is one REST request, so the
+/// CLI's commands work against `--db http://…` exactly as against a database file.
 ///
-/// The worker registry's own calls have no endpoint: a claim registers the worker and a lease
-/// renewal refreshes it, so `register`, `workerHeartbeat` and `workerStopped` do nothing, and
-/// expired leases are swept by the server itself.
-struct RemoteStore: QueueStore {
+/// It plays the roles the REST contract offers, producing and leasing, and no others: a claim
+/// registers its worker and a lease renewal refreshes it, and the server sweeps and maintains
+/// its store itself.
+struct RemoteStore: TaskStore, LeaseStore {
     let base: URL
     let token: String?
     private let session: URLSession
@@ -27,10 +27,6 @@ struct RemoteStore: QueueStore {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 60
         self.session = URLSession(configuration: configuration)
-    }
-
-    var statistics: StoreStatistics {
-        StoreStatistics(readConnections: 0, writeConnections: 0, reads: 0, writes: 0, waits: 0, errors: 0)
     }
 
     // MARK: Producer calls
@@ -154,17 +150,15 @@ struct RemoteStore: QueueStore {
             try await send("POST", "/queue/tasks/\(lease.taskID)/complete", body: writer.json).1)
     }
 
-    /// Fails over HTTP; the server applies its own retry policy, so `retryDelay` only says
+    /// Fails over HTTP; the server applies its own retry policy, so `retryPolicy` only says
     /// whether to retry at all.
     func fail(
-        _ lease: LeaseID, error: String, retryable: Bool, retryDelay: Duration?
-    ) async throws(QueueError)
-        -> QueueTask
-    {
+        _ lease: LeaseID, error: String, retryable: Bool, retryPolicy: RetryPolicy
+    ) async throws(QueueError) -> QueueTask {
         var writer = JSONWriter()
         writer.add("lease_token", lease.token)
         writer.add("error", error)
-        writer.add("retryable", retryable && retryDelay != nil)
+        writer.add("retryable", retryable && retryPolicy != .none)
         return try RemoteTask.decode(try await send("POST", "/queue/tasks/\(lease.taskID)/fail", body: writer.json).1)
     }
 
@@ -174,24 +168,6 @@ struct RemoteStore: QueueStore {
         return try RemoteTask.decode(
             try await send("POST", "/queue/tasks/\(lease.taskID)/release", body: writer.json).1)
     }
-
-    func requeueExpired(limit: Int) async throws(QueueError) -> Int { 0 }
-
-    func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
-        throw QueueError(.invalidArgument, "Purging is done by the server's own maintenance.")
-    }
-
-    func maintain() async throws(QueueError) {}
-
-    /// Always "now": the next claim long-polls on the server (see ``claim(_:)``).
-    /// Unknown over HTTP: the pool polls with claims (long-polls when idle).
-    func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? { nil }
-
-    func register(_ worker: WorkerRegistration) async throws(QueueError) {}
-
-    func workerHeartbeat(id: String) async throws(QueueError) {}
-
-    func workerStopped(id: String) async throws(QueueError) {}
 
     // MARK: HTTP
 

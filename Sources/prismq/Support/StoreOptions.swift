@@ -5,7 +5,12 @@ import PrismQSQLite
 
 /// The options that say which queue a command works on and how it prints.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The SQLite database file (see 'prismq --help' for the default).")
+    @Option(
+        name: .long,
+        help: """
+            Where the queue is: a SQLite file path, sqlite:///abs/path, sqlite:rel/path, or http(s)://host:port \
+            for a 'prismq serve' (see 'prismq --help' for the default).
+            """)
     var db: String?
 
     @Option(name: .long, help: "PRAGMA profile: conservative, balanced, aggressive or durable.")
@@ -14,10 +19,10 @@ struct StoreOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (the REST contract's shapes) instead of a table.")
     var json = false
 
-    @Option(name: .long, help: "Work on a `prismq serve` at this URL instead of a database file.")
+    @Option(name: .long, help: "The same as --db with an http(s):// URL: work on a 'prismq serve' there.")
     var server: String?
 
-    @Option(name: .long, help: "The server's bearer token, with --server (default: $PRISMQ_API_TOKEN).")
+    @Option(name: .long, help: "The server's bearer token, with an http(s) store (default: $PRISMQ_API_TOKEN).")
     var token: String?
 
     @Option(
@@ -26,9 +31,25 @@ struct StoreOptions: ParsableArguments {
     )
     var indexedPayloadFields: [String] = []
 
-    /// The database path: --db, else the environment's default.
-    func databasePath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        db ?? DatabaseLocation.defaultPath(environment: environment)
+    /// Where the queue is: `--db` or `--server`, else `$PRISMQ_QUEUE_DB_PATH`, else the default
+    /// file (see ``DatabaseLocation``).
+    ///
+    /// - Throws: `invalidArgument` for both options at once, a location that does not parse,
+    ///   or a `--server` that is not an http(s) URL.
+    func location(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(QueueError)
+        -> StoreLocation
+    {
+        if let server {
+            guard db == nil else { throw QueueError(.invalidArgument, "Give --db or --server, not both.") }
+            let location = try StoreLocation(parsing: server)
+            guard case .remote = location else {
+                throw QueueError(.invalidArgument, "--server takes an http:// or https:// URL; '\(server)' is not one.")
+            }
+            return location
+        }
+        return try StoreLocation(parsing: db ?? DatabaseLocation.defaultLocation(environment: environment))
     }
 
     /// `--token`, else a non-empty `PRISMQ_API_TOKEN`, else none.
@@ -36,32 +57,31 @@ struct StoreOptions: ParsableArguments {
         token ?? ProcessInfo.processInfo.environment[CommandRunner.tokenVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// Opens the queue on the chosen database. With `mustExist`, a missing file is an error
-    /// rather than a new empty queue (so a mistyped path does not go unnoticed).
-    func openQueue(mustExist: Bool, maxPayloadBytes: Int? = nil) throws(QueueError) -> TaskQueue {
-        if let server {
-            guard db == nil else { throw QueueError(.invalidArgument, "Give --db or --server, not both.") }
-            return TaskQueue(store: try RemoteStore(url: server, token: resolvedToken))
+    /// Opens the queue at ``location(environment:)``. With `mustExist`, a missing SQLite file is
+    /// an error rather than a new empty queue (so a mistyped path does not go unnoticed).
+    func openQueue(
+        mustExist: Bool, configuration: TaskQueueConfiguration = TaskQueueConfiguration()
+    ) throws(QueueError) -> TaskQueue {
+        switch try location() {
+        case .remote(let url):
+            return TaskQueue(roles: try RemoteStore(url: url, token: resolvedToken), configuration: configuration)
+        case .sqlite(let path):
+            if mustExist, !FileManager.default.fileExists(atPath: path) {
+                throw QueueError(.storage, "There is no queue database at \(path).")
+            }
+            var sqlite = SQLiteConfiguration()
+            sqlite.profile = try SQLitePragmaProfile.named(profile)
+            sqlite.indexedPayloadFields = indexedPayloadFields
+            return TaskQueue(store: try .sqlite(path: path, configuration: sqlite), configuration: configuration)
         }
-        let path = databasePath()
-        if mustExist, !FileManager.default.fileExists(atPath: path) {
-            throw QueueError(.storage, "There is no queue database at \(path).")
-        }
-        var configuration = SQLiteConfiguration()
-        configuration.profile = try SQLitePragmaProfile.named(profile)
-        configuration.indexedPayloadFields = indexedPayloadFields
-        if let maxPayloadBytes {
-            configuration.validation = TaskValidation(maxPayloadBytes: maxPayloadBytes)
-        }
-        return TaskQueue(store: try .sqlite(path: path, configuration: configuration))
     }
 }
 
 /// Where the queue lives when no --db is given.
 enum DatabaseLocation {
-    /// `$PRISMQ_QUEUE_DB_PATH`, else `$XDG_DATA_HOME/prismq/queue.db`, else
-    /// `~/.local/share/prismq/queue.db`.
-    static func defaultPath(environment: [String: String]) -> String {
+    /// `$PRISMQ_QUEUE_DB_PATH` (any location ``StoreLocation`` parses), else
+    /// `$XDG_DATA_HOME/prismq/queue.db`, else `~/.local/share/prismq/queue.db`.
+    static func defaultLocation(environment: [String: String]) -> String {
         if let path = environment["PRISMQ_QUEUE_DB_PATH"], !path.isEmpty {
             return path
         }

@@ -1,0 +1,93 @@
+import Foundation
+
+/// The parts of the door that depend on a store's optional roles: the worker registry, the
+/// readiness hints idle workers wait on, and maintenance. Each says what it does when the
+/// store lacks the role.
+extension TaskQueue {
+    // MARK: Registry
+
+    /// Adds the worker to the registry, or marks it started again. Without a registry role
+    /// (a remote server, whose claims register their worker) it does nothing.
+    ///
+    /// - Throws: `invalidArgument` for an invalid id or capabilities.
+    public func register(_ worker: WorkerRegistration) async throws(QueueError) {
+        try TaskValidation.validateWorkerID(worker.id)
+        try TaskValidation.validateCapabilities(worker.capabilities)
+        try await registryStore?.register(worker)
+    }
+
+    /// Records that the worker is alive (a lease renewal does too). Without a registry role it
+    /// does nothing.
+    public func workerHeartbeat(id: String) async throws(QueueError) {
+        try await registryStore?.workerHeartbeat(id: id)
+    }
+
+    /// Marks the worker `stopped`. Without a registry role it does nothing.
+    public func workerStopped(id: String) async throws(QueueError) {
+        try await registryStore?.workerStopped(id: id)
+    }
+
+    // MARK: Readiness
+
+    /// How long until the earliest queued task of these types (any type when empty) is ready:
+    /// `.zero` when one is ready now, `nil` when none is queued or the store cannot tell.
+    ///
+    /// - Throws: `invalidArgument` for an invalid type.
+    public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
+        try TaskValidation.validateCapabilities(capabilities)
+        return try await readinessStore?.timeUntilReady(capabilities: Array(Set(capabilities)).sorted())
+    }
+
+    /// Calls `onCommit` soon after each commit to the store by any process, until the watch is
+    /// cancelled; `nil` when the store cannot tell (workers then poll).
+    public func watchCommits(_ onCommit: @escaping @Sendable () -> Void) -> CommitWatch? {
+        readinessStore?.watchCommits(onCommit)
+    }
+
+    // MARK: Maintenance
+
+    /// Whether the store can be maintained from here (a remote queue is maintained by its
+    /// server).
+    public var isMaintainable: Bool { maintenanceStore != nil }
+
+    /// The store's connection counters; zero for a store without the maintenance role.
+    public var statistics: StoreStatistics {
+        maintenanceStore?.statistics
+            ?? StoreStatistics(readConnections: 0, writeConnections: 0, reads: 0, writes: 0, waits: 0, errors: 0)
+    }
+
+    /// Returns tasks whose lease ran out to `queued` (or `dead` / `cancelled`), at most `limit`.
+    ///
+    /// - Returns: how many tasks it moved.
+    /// - Throws: `invalidArgument` for a limit below 1 or a store that is not maintained here.
+    public func requeueExpired(limit: Int) async throws(QueueError) -> Int {
+        guard limit >= 1 else { throw QueueError(.invalidArgument, "The sweep limit must be at least 1.") }
+        let moved = try await maintainedStore().requeueExpired(limit: limit)
+        QueueMetrics.leasesExpired(moved)
+        return moved
+    }
+
+    /// Deletes finished tasks that finished before `cutoff`, with their history, at most
+    /// `limit` in one transaction (see ``MaintenanceStore/purge(finishedBefore:limit:)``).
+    ///
+    /// - Throws: `invalidArgument` for a limit below 1 or a store that is not maintained here.
+    public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
+        guard limit >= 1 else { throw QueueError(.invalidArgument, "The purge limit must be at least 1.") }
+        return try await maintainedStore().purge(finishedBefore: cutoff, limit: limit)
+    }
+
+    /// The store's housekeeping (SQLite: a passive WAL checkpoint and `PRAGMA optimize`).
+    ///
+    /// - Throws: `invalidArgument` for a store that is not maintained here.
+    public func maintain() async throws(QueueError) {
+        try await maintainedStore().maintain()
+    }
+
+    private func maintainedStore() throws(QueueError) -> any MaintenanceStore {
+        guard let maintenanceStore else {
+            throw QueueError(
+                .invalidArgument, "This queue is maintained by its server (a remote store has no maintenance role).")
+        }
+        return maintenanceStore
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+
+/// The operator's role of a store: sweeping expired leases, retention, housekeeping and the
+/// store's own counters. A remote server does this itself, so a remote store lacks the role.
+public protocol MaintenanceStore: Sendable {
+    /// Returns tasks whose lease ran out to `queued` (or `dead` when out of attempts, or
+    /// `cancelled` when cancellation was asked for), at most `limit` (≥ 1) at once.
+    ///
+    /// - Returns: how many tasks it moved. Safe to run in several processes at once.
+    func requeueExpired(limit: Int) async throws(QueueError) -> Int
+
+    /// Deletes finished tasks (`completed`, `dead`, `cancelled`) that finished before `cutoff`,
+    /// with their history, at most `limit` (≥ 1) in one transaction; their idempotency keys are
+    /// free again afterwards.
+    ///
+    /// - Returns: how many tasks it deleted.
+    func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int
+
+    /// Housekeeping the store wants now and then (SQLite: a passive WAL checkpoint and
+    /// `PRAGMA optimize`).
+    func maintain() async throws(QueueError)
+
+    /// The store's connection counters, in a shape every store can fill.
+    var statistics: StoreStatistics { get }
+}

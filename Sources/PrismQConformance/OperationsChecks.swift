@@ -1,0 +1,133 @@
+import Foundation
+import PrismQ
+
+/// The sweeper, the worker registry, statistics, throughput and retention.
+enum OperationsChecks {
+    static let all: [ConformanceCheck] = [
+        ConformanceCheck("theSweeperMovesEveryExpiredLeaseInBatches", sweeperWorksInBatches),
+        ConformanceCheck("theRegistryTracksActiveStaleAndStoppedWorkers", registryTracksWorkers),
+        ConformanceCheck("statsCountStatusesTypesAgesAndThroughput", statsCount),
+        ConformanceCheck("throughputHasOneBucketPerMinuteOldestFirst", throughputBuckets),
+        ConformanceCheck("purgeDeletesOnlyFinishedTasksPastTheCutoffWithTheirHistory", purgeKeepsUnfinished),
+        ConformanceCheck("purgeWorksInBatches", purgeWorksInBatches),
+    ]
+
+    static func sweeperWorksInBatches(_ h: StoreHarness) async throws {
+        _ = try await h.queue.enqueue(batch: (0..<5).map { _ in NewTask(type: "t") })
+        _ = try await h.claim(max: 3, lease: .seconds(10))
+        _ = try await h.claim(max: 2, lease: .seconds(60))
+        let sweeper = Sweeper(queue: h.queue, batchSize: 2)
+        try expect(try await sweeper.sweep() == 0)
+        h.clock.advance(by: .seconds(11))
+        try expect(try await sweeper.sweep() == 3, "three expired leases, two per transaction")
+        let stats = try await h.queue.stats()
+        try expect(stats.byStatus[.queued] == 3 && stats.byStatus[.running] == 2)
+    }
+
+    static func registryTracksWorkers(_ h: StoreHarness) async throws {
+        try await h.queue.register(
+            WorkerRegistration(id: "a", hostname: "h", pid: 42, capabilities: ["x", "y"], strategy: .priority)
+        )
+        try await h.queue.register(WorkerRegistration(id: "b"))
+        h.clock.advance(by: .seconds(20))
+        try await h.queue.workerHeartbeat(id: "a")
+        h.clock.advance(by: .seconds(15))
+        var workers = try await h.queue.workers()
+        try expect(workers.map(\.id) == ["a", "b"], "most recently seen first")
+        try expect(workers[0].state == .active && workers[1].state == .stale)
+        try expect(workers[0].hostname == "h" && workers[0].pid == 42 && workers[0].capabilities == ["x", "y"])
+        try expect(workers[0].strategy == "priority")
+        try expect(workers[0].lastHeartbeatAt == h.clock.now().addingTimeInterval(-15))
+        try await h.queue.workerStopped(id: "b")
+        workers = try await h.queue.workers()
+        try expect(workers.first { $0.id == "b" }?.state == .stopped)
+        let stats = try await h.queue.stats()
+        try expect(stats.activeWorkers == 1 && stats.staleWorkers == 0)
+        try await expect(throws: .invalidArgument) { try await h.queue.register(WorkerRegistration(id: "")) }
+    }
+
+    static func statsCount(_ h: StoreHarness) async throws {
+        let empty = try await h.queue.stats()
+        try expect(empty.oldestReadyAgeSeconds == nil)
+        try expect(empty.byStatus.count == TaskStatus.allCases.count && empty.byStatus.values.allSatisfy { $0 == 0 })
+
+        _ = try await h.queue.enqueue(batch: [NewTask(type: "a"), NewTask(type: "a"), NewTask(type: "b")])
+        _ = try await h.queue.enqueue(NewTask(type: "b", delay: .seconds(60)))
+        h.clock.advance(by: .milliseconds(2500))
+        _ = try await h.queue.enqueue(NewTask(type: "c", maxAttempts: 2))
+        let failing = try require(try await h.claim(types: ["c"]).first)
+        _ = try await h.queue.fail(failing.id, error: "once")
+        h.clock.advance(by: .seconds(4))
+        let done = try require(try await h.claim(types: ["c"]).first)
+        _ = try await h.queue.complete(done.id, result: nil)
+        let stats = try await h.queue.stats()
+        try expect(stats.byStatus[.queued] == 4 && stats.byStatus[.completed] == 1, "\(stats.byStatus)")
+        try expect(stats.byType["a"]?[.queued] == 2 && stats.byType["b"]?[.queued] == 2)
+        try expect(stats.byType["c"]?[.completed] == 1 && stats.byType["c"]?[.queued] == 0)
+        try expect(stats.oldestReadyAgeSeconds == 6.5, "\(String(describing: stats.oldestReadyAgeSeconds))")
+        try expect(stats.completedLastMinute == 1 && stats.completedLastHour == 1)
+        try expect(stats.failedLastMinute == 1 && stats.failedLastHour == 1)
+        h.clock.advance(by: .seconds(120))
+        let later = try await h.queue.stats()
+        try expect(later.completedLastMinute == 0 && later.completedLastHour == 1 && later.failedLastMinute == 0)
+        try expect(later.oldestReadyAgeSeconds == 126.5)
+    }
+
+    static func throughputBuckets(_ h: StoreHarness) async throws {
+        // Start on a minute's boundary, so the buckets are known.
+        let now = h.clock.now().timeIntervalSince1970
+        h.clock.advance(by: .milliseconds(Int64((60 - now.truncatingRemainder(dividingBy: 60)) * 1000)))
+        let first = try await h.runningTask(maxAttempts: 2)
+        _ = try await h.queue.complete(first.id, result: nil)
+        h.clock.advance(by: .seconds(60))
+        let second = try await h.runningTask(maxAttempts: 2)
+        _ = try await h.queue.fail(second.id, error: "x")
+        let third = try await h.runningTask()
+        _ = try await h.queue.complete(third.id, result: nil)
+        let buckets = try await h.queue.throughput(minutes: 3)
+        try expect(buckets.count == 3)
+        try expect(buckets.map(\.completed) == [0, 1, 1] && buckets.map(\.failed) == [0, 0, 1], "\(buckets)")
+        try expect(buckets.map(\.minute) == buckets.map(\.minute).sorted(), "oldest first")
+        try expect(buckets[2].minute.timeIntervalSince1970.truncatingRemainder(dividingBy: 60) == 0)
+        try await expect(throws: .invalidArgument) { try await h.queue.throughput(minutes: 0) }
+        try await expect(throws: .invalidArgument) { try await h.queue.throughput(minutes: 1441) }
+    }
+
+    static func purgeKeepsUnfinished(_ h: StoreHarness) async throws {
+        let old = try await h.queue.enqueue(batch: (0..<4).map { NewTask(type: "t", idempotencyKey: "old-\($0)") })
+            .map(\.task.id)
+        _ = try await h.queue.cancel(id: old[0])
+        let completed = try require(try await h.claim().first)
+        try expect(completed.task.id == old[1])
+        _ = try await h.queue.complete(completed.id, result: nil)
+        let failed = try require(try await h.claim().first)
+        _ = try await h.queue.fail(failed.id, error: "x", retryable: false)
+        let anotherDead = try await h.finishedTask(.dead)
+        h.clock.advance(by: .seconds(3600))
+        let recent = try await h.queue.enqueue(NewTask(type: "t")).task.id
+        _ = try await h.queue.cancel(id: recent)
+
+        let clock = h.clock
+        let scheduler = MaintenanceScheduler(queue: h.queue, retention: .seconds(1800), now: { clock.now() })
+        try expect(try await scheduler.runOnce() == 4, "cancelled, completed and dead tasks older than 30 minutes")
+        let left = try await h.queue.tasks().tasks.map(\.id)
+        try expect(left == [recent, old[3]], "a queued task is never purged, however old: \(left)")
+        try await expect(throws: .notFound) { try await h.queue.logs(taskID: old[0]) }
+        try await expect(throws: .notFound) { try await h.queue.task(id: anotherDead.id) }
+        let reused = try await h.queue.enqueue(NewTask(type: "t", idempotencyKey: "old-0"))
+        try expect(reused.created, "a purged task's idempotency key is free again")
+        try expect(try await MaintenanceScheduler(queue: h.queue, retention: nil).runOnce() == 0)
+    }
+
+    static func purgeWorksInBatches(_ h: StoreHarness) async throws {
+        let ids = try await h.queue.enqueue(batch: (0..<25).map { _ in NewTask(type: "t") }).map(\.task.id)
+        for id in ids { _ = try await h.queue.cancel(id: id) }
+        h.clock.advance(by: .seconds(10))
+        try expect(try await h.queue.purge(finishedBefore: h.clock.now(), limit: 10) == 10)
+        try expect(try await h.queue.purge(finishedBefore: h.clock.now(), limit: 100) == 15)
+        try await expect(throws: .invalidArgument) {
+            try await h.queue.purge(finishedBefore: h.clock.now(), limit: 0)
+        }
+        try expect(try await h.queue.stats().byStatus.values.reduce(0, +) == 0)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// `--db` and `PRISMQ_QUEUE_DB_PATH` name a store by path or URL, through one parser.
+@Suite("Store locations on the command line")
+struct StoreLocationTests {
+    let cli = CLIRunner()
+
+    /// What the working directory holds besides the runner's own capture files.
+    func entries(_ directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { !$0.hasSuffix(".out") && !$0.hasSuffix(".err") }.sorted()
+    }
+
+    @Test func sqliteURLsAndPlainPathsNameTheSameFile() throws {
+        let work = cli.directory + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let absolute = cli.directory + "/absolute/q.db"
+        let forms = [
+            ("sqlite://" + absolute, absolute), ("sqlite:relative.db", work + "/relative.db"),
+            ("plain.db", work + "/plain.db"),
+            (
+                "sqlite:///" + cli.directory.dropFirst() + "/escaped%20name.db",
+                cli.directory + "/escaped name.db"
+            ),
+        ]
+        for (location, file) in forms {
+            let enqueued = try cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
+            #expect(enqueued.status == 0, "\(location): \(enqueued.stderr)")
+            #expect(FileManager.default.fileExists(atPath: file), "\(location) names \(file)")
+            let listed = try cli.run(["list", "--json", "--db", file])
+            #expect((try? CLIRunner.object(listed.stdout)["tasks"] as? [Any])?.count == 1, "\(location)")
+        }
+        #expect(
+            try entries(work)
+                == [
+                    "plain.db", "plain.db-shm", "plain.db-wal", "relative.db",
+                    "relative.db-shm", "relative.db-wal",
+                ].filter { name in
+                    FileManager.default.fileExists(atPath: work + "/" + name)
+                })
+        #expect(!FileManager.default.fileExists(atPath: work + "/sqlite:"), "no folder named after the scheme")
+
+        let environment = ["PRISMQ_QUEUE_DB_PATH": "sqlite://" + absolute, "HOME": cli.directory]
+        let fromEnvironment = try cli.run(["list", "--json"], environment: environment)
+        #expect((try? CLIRunner.object(fromEnvironment.stdout)["tasks"] as? [Any])?.count == 1)
+    }
+
+    @Test func unknownAndReservedSchemesAreClearErrorsThatCreateNothing() throws {
+        let work = cli.directory + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let cases = [
+            ("mysql://db/queue", "Unknown store scheme 'mysql:'"),
+            ("postgres://localhost/queue", "PostgreSQL stores are not built yet"),
+            ("sqlite://host/queue.db", "names a host"),
+            ("sqlite:queue.db?mode=ro", "takes no query"),
+            ("http://", "is not a server URL"),
+        ]
+        for (location, message) in cases {
+            let result = try cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
+            #expect(result.status == 1, "\(location)")
+            #expect(result.stderr.hasPrefix("prismq: ") && result.stderr.contains(message), "\(result.stderr)")
+            if location.hasPrefix("mysql") {
+                #expect(result.stderr.contains("sqlite:, http://, https://"), "the known schemes are listed")
+            }
+        }
+        #expect(try entries(work).isEmpty, "nothing was created")
+        let both = try cli.run(["list", "--db", cli.database, "--server", "http://127.0.0.1:9"])
+        #expect(both.status == 1 && both.stderr.contains("not both"))
+        let serve = try cli.run(["serve", "--db", "http://127.0.0.1:9"])
+        #expect(serve.status == 1 && serve.stderr.contains("serve works on a SQLite database"))
+    }
+}
