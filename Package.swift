@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PrismQ", targets: ["PrismQ"]),
         .library(name: "PrismQSQLite", targets: ["PrismQSQLite"]),
         .library(name: "PrismQConformance", targets: ["PrismQConformance"]),
+        .library(name: "PrismQClient", targets: ["PrismQClient"]),
         .executable(name: "prismq", targets: ["prismq"]),
     ],
     dependencies: [
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -45,10 +47,34 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(name: "PrismQConformance", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .target(name: "PrismQWire", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .target(
+            name: "PrismQClient",
+            dependencies: [
+                "PrismQ", "PrismQWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(name: "PrismQTerminal", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .target(
+            name: "PrismQBench",
+            dependencies: [
+                "PrismQ", "PrismQSQLite", "PrismQTerminal", "PrismQWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
         .target(
             name: "PrismQServer",
             dependencies: [
-                "PrismQ",
+                "PrismQ", "PrismQWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,9 +89,7 @@ let package = Package(
         .executableTarget(
             name: "prismq",
             dependencies: [
-                "PrismQ",
-                "PrismQSQLite",
-                "PrismQServer",
+                "PrismQ", "PrismQSQLite", "PrismQServer", "PrismQClient", "PrismQWire", "PrismQBench", "PrismQTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -79,7 +103,7 @@ let package = Package(
         .testTarget(
             name: "PrismQServerTests",
             dependencies: [
-                "PrismQ", "PrismQSQLite", "PrismQServer",
+                "PrismQ", "PrismQSQLite", "PrismQServer", "PrismQWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -28,7 +28,7 @@ extension SQLiteStore {
         ])
         let candidates = try candidates(request, capabilities: claim.capabilities, now: now, db: db)
         guard !candidates.isEmpty else { return [] }
-        let ids = JSONWriter.array(candidates.map { String($0.0) })
+        let ids = JSONText.array(candidates.map { String($0.0) })
         try db.cachedStatement(sql: ClaimSQL.take).execute(arguments: [
             request.workerID, now, expiry, TaskRow.millis(request.leaseDuration), ids,
         ])
@@ -118,6 +118,6 @@ struct PreparedClaim: Sendable {
     init(_ request: ClaimRequest) {
         self.request = request
         capabilities = Array(Set(request.capabilities)).sorted()
-        capabilitiesJSON = JSONWriter.array(capabilities.map(JSONWriter.quoted))
+        capabilitiesJSON = JSONText.array(capabilities.map(JSONText.quoted))
     }
 }

@@ -115,7 +115,7 @@ extension SQLiteStore {
         _ completions: [(LeaseID, RawJSON?)], now: Int64, db: Database
     ) throws -> [LeaseID: QueueTask] {
         guard !completions.isEmpty else { return [:] }
-        let leases = JSONWriter.array(completions.map { lease, _ in "[\(lease.taskID),\(lease.token)]" })
+        let leases = JSONText.array(completions.map { lease, _ in "[\(lease.taskID),\(lease.token)]" })
         let held = try TaskRow.fetchAll(db.cachedStatement(sql: LeaseSQL.holders), arguments: [leases])
         guard !held.isEmpty else { return [:] }
         let results = Dictionary(completions.map { ($0.0, $0.1) }, uniquingKeysWith: { first, _ in first })
@@ -129,9 +129,9 @@ extension SQLiteStore {
             task.leaseExpiresAt = nil
             return (lease, task)
         }
-        let rows = done.map { _, task in "[\(task.id),\(task.result.map { JSONWriter.quoted($0.text) } ?? "null")]" }
-        try db.cachedStatement(sql: LeaseSQL.completeAll).execute(arguments: [now, JSONWriter.array(rows)])
-        let ids = JSONWriter.array(held.map { String($0.id) })
+        let rows = done.map { _, task in "[\(task.id),\(task.result.map { JSONText.quoted($0.text) } ?? "null")]" }
+        try db.cachedStatement(sql: LeaseSQL.completeAll).execute(arguments: [now, JSONText.array(rows)])
+        let ids = JSONText.array(held.map { String($0.id) })
         try db.cachedStatement(sql: LeaseSQL.logCompletions).execute(arguments: [now, ids])
         // The rows as they are now, built here rather than read back.
         return Dictionary(done, uniquingKeysWith: { first, _ in first })

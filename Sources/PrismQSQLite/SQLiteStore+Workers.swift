@@ -3,7 +3,7 @@ import PrismQ
 
 extension SQLiteStore {
     public func register(_ worker: WorkerRegistration) async throws(QueueError) {
-        let capabilities = JSONWriter.array(worker.capabilities.map(JSONWriter.quoted))
+        let capabilities = JSONText.array(worker.capabilities.map(JSONText.quoted))
         try await write { [self] db in
             let now = nowMillis
             try db.cachedStatement(sql: WorkerSQL.register).execute(arguments: [

@@ -13,7 +13,8 @@ public final class SQLiteStore: QueueStore {
     /// How the store was opened.
     public let configuration: SQLiteConfiguration
 
-    let pool: DatabasePool
+    /// The connection pool (`package` for the benchmark's raw-SQLite baseline).
+    package let pool: DatabasePool
     let groupCommit: GroupCommit
     let commitWatcher: CommitWatcher
     private let recorder: PoolStatisticsRecorder

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PrismQ
+import PrismQWire
 
 /// An error as the contract writes it: a status and `{"error": {"code", "message"}}`.
 struct APIError: Error, HTTPResponseError {

@@ -36,10 +36,10 @@ enum JSONValue: Decodable, Sendable, Equatable {
         case .bool(let value): value ? "true" : "false"
         case .integer(let value): String(value)
         case .number(let value): value.isFinite ? "\(value)" : "null"
-        case .string(let value): JSONWriter.quoted(value)
+        case .string(let value): JSONText.quoted(value)
         case .array(let values): "[" + values.map(\.text).joined(separator: ",") + "]"
         case .object(let members):
-            "{" + members.keys.sorted().map { JSONWriter.quoted($0) + ":" + members[$0]!.text }.joined(separator: ",")
+            "{" + members.keys.sorted().map { JSONText.quoted($0) + ":" + members[$0]!.text }.joined(separator: ",")
                 + "}"
         }
     }

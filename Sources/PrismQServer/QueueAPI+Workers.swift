@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PrismQ
+import PrismQWire
 
 extension QueueAPI {
     /// `POST /queue/claim`: claims up to `max_tasks`, waiting up to `wait_seconds` for one to
@@ -51,7 +52,7 @@ extension QueueAPI {
             }
         }
         var writer = JSONWriter()
-        writer.add("tasks", raw: JSONWriter.array(leases.map { $0.task.json(includeLease: true) }))
+        writer.add("tasks", raw: JSONText.array(leases.map { $0.task.json(includeLease: true) }))
         var response = Self.json(writer.json)
         // Watching for the client's close ends the connection's request stream: say so.
         if waits { response.headers[.connection] = "close" }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import PrismQ
+import PrismQWire
 
 /// The REST contract's routes over a ``PrismQ/TaskQueue``.
 struct QueueAPI: Sendable {
@@ -50,14 +51,14 @@ struct QueueAPI: Sendable {
         router.get("/queue/stats") { _, _ in Self.json(try await queue.stats().json) }
         router.get("/queue/tasks/{id}/logs") { _, context in
             var writer = JSONWriter()
-            writer.add("logs", raw: JSONWriter.array(try await queue.logs(taskID: try Self.id(context)).map(\.json)))
+            writer.add("logs", raw: JSONText.array(try await queue.logs(taskID: try Self.id(context)).map(\.json)))
             return Self.json(writer.json)
         }
         router.get("/queue/throughput") { request, _ in
             let text = request.uri.queryParameters.get("minutes") ?? "30"
             guard let minutes = Int(text) else { throw APIError.invalid("minutes must be an integer.") }
             var writer = JSONWriter()
-            writer.add("minutes", raw: JSONWriter.array(try await queue.throughput(minutes: minutes).map(\.json)))
+            writer.add("minutes", raw: JSONText.array(try await queue.throughput(minutes: minutes).map(\.json)))
             return Self.json(writer.json)
         }
         router.post("/queue/claim") { request, context in try await claim(request, context) }
@@ -67,7 +68,7 @@ struct QueueAPI: Sendable {
         router.post("/queue/tasks/{id}/release") { request, context in try await release(request, context) }
         router.get("/queue/workers") { _, _ in
             var writer = JSONWriter()
-            writer.add("workers", raw: JSONWriter.array(try await queue.workers().map(\.json)))
+            writer.add("workers", raw: JSONText.array(try await queue.workers().map(\.json)))
             return Self.json(writer.json)
         }
     }
@@ -94,7 +95,7 @@ struct QueueAPI: Sendable {
         let tasks = try items.map { item throws(QueueError) in try newTask(item) }
         let results = try await queue.enqueue(batch: tasks)
         var writer = JSONWriter()
-        writer.add("tasks", raw: JSONWriter.array(results.map { $0.task.json() }))
+        writer.add("tasks", raw: JSONText.array(results.map { $0.task.json() }))
         return Self.json(writer.json, status: .created)
     }
 
@@ -180,7 +181,7 @@ struct QueueAPI: Sendable {
             guard next != nil, tasks.count < page.limit else { break }
         }
         var writer = JSONWriter()
-        writer.add("tasks", raw: JSONWriter.array(tasks))
+        writer.add("tasks", raw: JSONText.array(tasks))
         writer.add("next_cursor", next?.description)
         return writer.json
     }

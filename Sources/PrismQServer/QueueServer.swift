@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PrismQ
+import PrismQWire
 import Prometheus
 import ServiceLifecycle
 

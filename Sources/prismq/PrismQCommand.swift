@@ -1,4 +1,5 @@
 import ArgumentParser
+import PrismQBench
 
 /// The `prismq` command line: manage a PrismQ queue.
 @main
@@ -7,8 +8,10 @@ struct PrismQCommand: AsyncParsableCommand {
         commandName: "prismq",
         abstract: "A durable task queue in one SQLite file.",
         discussion: """
-            Every command takes --db PATH; without it, $PRISMQ_QUEUE_DB_PATH, else \
-            $XDG_DATA_HOME/prismq/queue.db, else ~/.local/share/prismq/queue.db.
+            Every command takes --db LOCATION: a SQLite file path, sqlite:///abs/path, \
+            sqlite:rel/path, or http(s)://host:port for a 'prismq serve'. Without it, \
+            $PRISMQ_QUEUE_DB_PATH, else $XDG_DATA_HOME/prismq/queue.db, else \
+            ~/.local/share/prismq/queue.db.
             """,
         subcommands: [
             EnqueueCommand.self, GetCommand.self, ListCommand.self, CancelCommand.self, RetryCommand.self,

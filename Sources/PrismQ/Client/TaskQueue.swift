@@ -31,6 +31,13 @@ public struct TaskQueue: Sendable {
     /// has (a remote server offers only those two): see ``WorkerRegistryStore``,
     /// ``ReadinessStore`` and ``MaintenanceStore`` for what the queue does without each.
     public init(
+        store: some TaskStore & LeaseStore, configuration: TaskQueueConfiguration = TaskQueueConfiguration()
+    ) {
+        self.init(roles: store, configuration: configuration)
+    }
+
+    /// Finds the roles `store` plays beyond producing and leasing.
+    private init(
         roles store: some TaskStore & LeaseStore, configuration: TaskQueueConfiguration = TaskQueueConfiguration()
     ) {
         self.configuration = configuration

@@ -46,7 +46,7 @@ public struct PayloadMatch: Sendable, Hashable {
             throw QueueError(.invalidArgument, "A payload match is written FIELD=VALUE.")
         }
         let value = String(text[text.index(after: equals)...])
-        let json = (try? RawJSON(validating: value)) ?? RawJSON(unchecked: JSONWriter.quoted(value))
+        let json = (try? RawJSON(validating: value)) ?? RawJSON(unchecked: JSONText.quoted(value))
         try self.init(field: String(text[..<equals]), value: json)
     }
 

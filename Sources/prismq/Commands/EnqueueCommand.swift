@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import PrismQ
+import PrismQTerminal
+import PrismQWire
 
 /// `prismq enqueue`: add one task.
 struct EnqueueCommand: QueueCommand {

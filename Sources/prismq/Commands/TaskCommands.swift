@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import PrismQ
+import PrismQTerminal
+import PrismQWire
 
 /// `prismq get ID`: one task and its history.
 struct GetCommand: QueueCommand {

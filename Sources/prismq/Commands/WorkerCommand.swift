@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import PrismQ
+import PrismQTerminal
+import PrismQWire
 import ServiceLifecycle
 import UnixSignals
 
@@ -106,7 +108,7 @@ struct WorkersCommand: QueueCommand {
         let workers = try await queue.workers()
         if store.json {
             var writer = JSONWriter()
-            writer.add("workers", raw: JSONWriter.array(workers.map(\.json)))
+            writer.add("workers", raw: JSONText.array(workers.map(\.json)))
             printLine(writer.json)
             return
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PrismQ
+import PrismQClient
 import PrismQSQLite
 
 /// The options that say which queue a command works on and how it prints.
@@ -64,7 +65,7 @@ struct StoreOptions: ParsableArguments {
     ) throws(QueueError) -> TaskQueue {
         switch try location() {
         case .remote(let url):
-            return TaskQueue(roles: try RemoteStore(url: url, token: resolvedToken), configuration: configuration)
+            return TaskQueue(store: try RemoteStore(url: url, token: resolvedToken), configuration: configuration)
         case .sqlite(let path):
             if mustExist, !FileManager.default.fileExists(atPath: path) {
                 throw QueueError(.storage, "There is no queue database at \(path).")

@@ -1,3 +1,6 @@
+import Foundation
+import PrismQ
+
 extension QueueStats {
     /// The contract's `GET /queue/stats` body as JSON text.
     package var json: String {
@@ -34,7 +37,7 @@ extension TaskPage {
     /// The contract's `GET /queue/tasks` body as JSON text.
     package var json: String {
         var writer = JSONWriter()
-        writer.add("tasks", raw: JSONWriter.array(tasks.map { $0.json() }))
+        writer.add("tasks", raw: JSONText.array(tasks.map { $0.json() }))
         writer.add("next_cursor", nextCursor?.description)
         return writer.json
     }
@@ -61,7 +64,7 @@ extension WorkerInfo {
         writer.add("id", id)
         writer.add("hostname", hostname)
         writer.add("pid", pid.map { Int64($0) })
-        writer.add("capabilities", raw: JSONWriter.array(capabilities.map(JSONWriter.quoted)))
+        writer.add("capabilities", raw: JSONText.array(capabilities.map(JSONText.quoted)))
         writer.add("strategy", strategy)
         writer.add("started_at", startedAt)
         writer.add("last_heartbeat_at", lastHeartbeatAt)

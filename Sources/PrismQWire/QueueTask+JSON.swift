@@ -1,3 +1,6 @@
+import Foundation
+import PrismQ
+
 extension QueueTask {
     /// The contract's task object as JSON text, fields in the contract's order.
     ///

@@ -1,7 +1,8 @@
 import Foundation
+import PrismQ
 
-/// Builds JSON text with keys in a fixed order and raw JSON (payloads, results) embedded
-/// byte for byte. Used for the contract's task object wherever PrismQ prints one.
+/// Builds the REST contract's JSON objects as text, keys in a fixed order and raw JSON
+/// (payloads, results) embedded byte for byte: the one writer of the wire format.
 package struct JSONWriter {
     private var text = "{"
     private var first = true
@@ -11,12 +12,12 @@ package struct JSONWriter {
     private mutating func key(_ name: String) {
         if !first { text += "," }
         first = false
-        text += Self.quoted(name) + ":"
+        text += JSONText.quoted(name) + ":"
     }
 
     package mutating func add(_ name: String, _ value: String?) {
         key(name)
-        text += value.map(Self.quoted) ?? "null"
+        text += value.map(JSONText.quoted) ?? "null"
     }
 
     package mutating func add(_ name: String, _ value: Int64?) {
@@ -50,29 +51,4 @@ package struct JSONWriter {
 
     /// The finished object.
     package var json: String { text + "}" }
-
-    /// `values` as a JSON array of already-encoded elements.
-    package static func array(_ values: [String]) -> String {
-        "[" + values.joined(separator: ",") + "]"
-    }
-
-    /// `string` as a JSON string literal.
-    package static func quoted(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PrismQ
+import PrismQTerminal
 
 /// One table of `prismq bench`'s report, printed as text or as JSON.
 struct BenchTable {
@@ -19,7 +20,7 @@ struct BenchTable {
 
         var json: String {
             switch self {
-            case .text(let text): JSONWriter.quoted(text)
+            case .text(let text): JSONText.quoted(text)
             case .number(let value, let digits):
                 value.isFinite ? String(format: "%.\(digits)f", value) : "null"
             case .none: "null"
@@ -43,9 +44,9 @@ struct BenchTable {
     }
 
     var json: String {
-        JSONWriter.array(
+        JSONText.array(
             rows.map { row in
-                "{" + zip(columns, row).map { JSONWriter.quoted($0.key) + ":" + $1.json }.joined(separator: ",") + "}"
+                "{" + zip(columns, row).map { JSONText.quoted($0.key) + ":" + $1.json }.joined(separator: ",") + "}"
             })
     }
 }

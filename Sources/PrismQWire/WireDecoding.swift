@@ -1,10 +1,11 @@
 import Foundation
 import PrismQ
 
-/// Reads the REST contract's JSON objects back into model values (for ``RemoteStore``).
-enum RemoteTask {
+/// Reads the REST contract's JSON objects back into model values: what a client of the
+/// server gets back.
+package enum WireDecoding {
     /// A task object.
-    static func decode(_ object: [String: Any]) throws(QueueError) -> QueueTask {
+    package static func task(_ object: [String: Any]) throws(QueueError) -> QueueTask {
         guard let id = int64(object["id"]), let type = object["type"] as? String,
             let status = (object["status"] as? String).flatMap(TaskStatus.init(rawValue:)),
             let createdAt = date(object["created_at"]), let runAfter = date(object["run_after"])
@@ -25,7 +26,7 @@ enum RemoteTask {
     }
 
     /// The `GET /queue/stats` object.
-    static func stats(_ object: [String: Any]) -> QueueStats {
+    package static func stats(_ object: [String: Any]) -> QueueStats {
         func counts(_ value: Any?) -> [TaskStatus: Int] {
             let raw = value as? [String: Int] ?? [:]
             return Dictionary(uniqueKeysWithValues: TaskStatus.allCases.map { ($0, raw[$0.rawValue] ?? 0) })
@@ -45,7 +46,7 @@ enum RemoteTask {
     }
 
     /// The `GET /queue/workers` object.
-    static func workers(_ object: [String: Any]) -> [WorkerInfo] {
+    package static func workers(_ object: [String: Any]) -> [WorkerInfo] {
         (object["workers"] as? [[String: Any]] ?? []).map { worker in
             WorkerInfo(
                 id: worker["id"] as? String ?? "?", hostname: worker["hostname"] as? String, pid: worker["pid"] as? Int,
@@ -58,16 +59,73 @@ enum RemoteTask {
         }
     }
 
-    static func date(_ value: Any?) -> Date? {
+    /// The `GET /queue/tasks/{id}/logs` object.
+    package static func logs(_ object: [String: Any], taskID: Int64) -> [TaskLogEntry] {
+        (object["logs"] as? [[String: Any]] ?? []).map { entry in
+            TaskLogEntry(
+                id: int64(entry["id"]) ?? 0, taskID: int64(entry["task_id"]) ?? taskID,
+                event: TaskLogEntry.Event(rawValue: entry["event"] as? String ?? ""),
+                at: date(entry["at"]) ?? Date(), workerID: entry["worker_id"] as? String,
+                message: entry["message"] as? String
+            )
+        }
+    }
+
+    /// The `GET /queue/throughput` object.
+    package static func throughput(_ object: [String: Any]) -> [ThroughputBucket] {
+        (object["minutes"] as? [[String: Any]] ?? []).map { bucket in
+            ThroughputBucket(
+                minute: date(bucket["minute"]) ?? Date(), completed: bucket["completed"] as? Int ?? 0,
+                failed: bucket["failed"] as? Int ?? 0
+            )
+        }
+    }
+
+    /// The tasks of a `{"tasks": [...]}` object.
+    package static func tasks(_ object: [String: Any]) throws(QueueError) -> [QueueTask] {
+        try (object["tasks"] as? [[String: Any]] ?? []).map { item throws(QueueError) in try task(item) }
+    }
+
+    /// The leases of a `POST /queue/claim` answer.
+    package static func leases(_ object: [String: Any]) throws(QueueError) -> [Lease] {
+        try (object["tasks"] as? [[String: Any]] ?? []).map { item throws(QueueError) in
+            let task = try task(item)
+            guard let token = int64(item["lease_token"]) else {
+                throw QueueError(.storage, "The server's claim answer has no lease token.")
+            }
+            return Lease(
+                task: task, id: LeaseID(taskID: task.id, token: token), expiresAt: task.leaseExpiresAt ?? Date()
+            )
+        }
+    }
+
+    /// The `QueueError` an error answer stands for: its `code` by name, else by HTTP status.
+    package static func error(_ object: [String: Any], status: Int) -> QueueError {
+        let error = object["error"] as? [String: Any]
+        let message = error?["message"] as? String ?? "The server answered HTTP \(status)."
+        let code: QueueError.Code =
+            switch error?["code"] as? String {
+            case "invalid_request", "unsupported_media_type", "unauthorized": .invalidArgument
+            case "not_found": .notFound
+            case "conflict": .conflict
+            case "lease_lost": .leaseLost
+            case "payload_too_large": .payloadTooLarge
+            case "busy": .busy
+            default: status == 404 ? .notFound : .storage
+            }
+        return QueueError(code, message)
+    }
+
+    package static func date(_ value: Any?) -> Date? {
         (value as? String).flatMap { try? RFC3339.date(from: $0) }
     }
 
-    static func int64(_ value: Any?) -> Int64? {
+    package static func int64(_ value: Any?) -> Int64? {
         (value as? NSNumber)?.int64Value ?? (value as? String).flatMap { Int64($0) }
     }
 
     /// Any JSON value as text (Foundation re-encodes it: key order and number spelling may change).
-    static func json(_ value: Any?) -> RawJSON? {
+    package static func json(_ value: Any?) -> RawJSON? {
         guard let value,
             let data = try? JSONSerialization.data(
                 withJSONObject: value, options: [.fragmentsAllowed, .withoutEscapingSlashes])

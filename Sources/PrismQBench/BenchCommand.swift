@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 import PrismQ
 import PrismQSQLite
+import PrismQWire
 
 /// `prismq bench`: PrismQ's figures beside the raw-SQLite limit, measured in one run.
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct BenchCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure PrismQ beside the raw-SQLite baseline on temporary databases.",
         discussion: """
@@ -46,7 +47,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the results as JSON.")
     var json = false
 
-    func validate() throws {
+    /// The command with every default (ArgumentParser fills in the options).
+    package init() {}
+
+    package func validate() throws {
         guard (1...50).contains(runs) else { throw ValidationError("--runs must be between 1 and 50.") }
         let unknown = chosenSections.filter { !Self.sectionNames.contains($0) }
         guard unknown.isEmpty else {
@@ -60,7 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
         sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + (server ? ["http"] : [])
     }
 
-    func run() async throws {
+    package func run() async throws {
         let pragmas = try SQLitePragmaProfile.named(profile)
         let processes = BenchProcesses(profile: pragmas)
         let scale = quick ? 1 : 10

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import PrismQSQLite
 
 /// The raw-SQLite limit that `prismq bench` measures PrismQ against: the same statements on
 /// the same schema and PRAGMAs through plain GRDB cached statements, without the queue's logic
@@ -84,7 +85,7 @@ package enum SQLiteBaseline {
     /// WAL into the database file (so that what is measured next does not share the machine
     /// with copying it).
     package static func fill(_ store: SQLiteStore, count: Int, types: [String]) async throws {
-        let typeList = JSONWriter.array(types.map(JSONWriter.quoted))
+        let typeList = JSONText.array(types.map(JSONText.quoted))
         for start in stride(from: 0, to: count, by: 100_000) {
             let size = min(100_000, count - start)
             try await store.pool.write { db in

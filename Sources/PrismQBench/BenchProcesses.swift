@@ -197,8 +197,8 @@ final class ChildProcess: Sendable {
 }
 
 /// `prismq bench-worker`: a worker process of `prismq bench`, with no-op handlers.
-struct BenchWorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct BenchWorkerCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "bench-worker",
         abstract: "A worker process of prismq bench (started by it; not for direct use).",
         shouldDisplay: false
@@ -210,7 +210,10 @@ struct BenchWorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "PRAGMA profile.")
     var profile: String = "balanced"
 
-    func run() async throws {
+    /// The command with every default (ArgumentParser fills in the options).
+    package init() {}
+
+    package func run() async throws {
         var configuration = SQLiteConfiguration()
         configuration.profile = try SQLitePragmaProfile.named(profile)
         let store = try SQLiteStore(path: db, configuration: configuration)

@@ -1,13 +1,14 @@
 import Foundation
 import PrismQ
 
-/// Readable output: aligned tables and short times, with stored text made safe to print.
-enum Formatting {
+/// Readable terminal output: aligned tables and short times, with stored text made safe to
+/// print; shared by the commands and the benchmark's report.
+package enum Formatting {
     /// `text` with every control character (C0 including newline and ESC, DEL, C1) written as
     /// a Swift escape such as `\u{1B}`, so that stored text cannot move the cursor, recolour
     /// or retitle the terminal, nor fake a line of output. Human output passes every piece of
     /// stored or user-given text through this; `--json` output is exact and is not escaped.
-    static func escaped(_ text: String) -> String {
+    package static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: isControl) else { return text }
         var result = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
@@ -26,7 +27,7 @@ enum Formatting {
     }
 
     /// Rows under a header, each column as wide as its widest cell; every cell is ``escaped(_:)``.
-    static func table(header: [String], rows: [[String]]) -> String {
+    package static func table(header: [String], rows: [[String]]) -> String {
         let header = header.map(escaped)
         let rows = rows.map { $0.map(escaped) }
         let widths = header.indices.map { column in
@@ -40,18 +41,18 @@ enum Formatting {
     }
 
     /// A time in RFC 3339, or `-`.
-    static func time(_ date: Date?) -> String {
+    package static func time(_ date: Date?) -> String {
         date.map(RFC3339.string(from:)) ?? "-"
     }
 
     /// Text cut to `width` characters with an ellipsis (not yet ``escaped(_:)``).
-    static func clip(_ text: String?, _ width: Int = 40) -> String {
+    package static func clip(_ text: String?, _ width: Int = 40) -> String {
         guard let text else { return "-" }
         return text.count <= width ? text : String(text.prefix(width - 1)) + "…"
     }
 
     /// The one-task-per-row table of `list`.
-    static func taskTable(_ tasks: [QueueTask]) -> String {
+    package static func taskTable(_ tasks: [QueueTask]) -> String {
         table(
             header: ["ID", "TYPE", "STATUS", "PRIORITY", "ATTEMPTS", "CREATED", "RUN AFTER", "LAST ERROR"],
             rows: tasks.map { task in
@@ -65,7 +66,7 @@ enum Formatting {
     }
 
     /// Every field of one task, a line each, every value ``escaped(_:)``.
-    static func taskDetail(_ task: QueueTask) -> String {
+    package static func taskDetail(_ task: QueueTask) -> String {
         let fields: [(String, String)] = [
             ("id", String(task.id)), ("type", task.type), ("status", task.status.rawValue),
             ("priority", String(task.priority)), ("attempts", "\(task.attempts) of \(task.maxAttempts)"),
