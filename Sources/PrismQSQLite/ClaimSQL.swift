@@ -20,7 +20,7 @@ enum ClaimSQL {
         case .fifo: "run_after, id"
         case .lifo: "run_after DESC, id DESC"
         case .priority: "priority DESC, run_after, id"
-        case .weightedRandom: "sched_key"
+        default: "sched_key"  // weighted random (a claim with an unknown strategy is refused)
         }
     }
 
@@ -29,12 +29,14 @@ enum ClaimSQL {
         switch strategy {
         case .fifo, .lifo: "tasks_ready_by_type_time"
         case .priority: "tasks_ready_by_type_priority"
-        case .weightedRandom: "tasks_ready_by_type_key"
+        default: "tasks_ready_by_type_key"  // weighted random
         }
     }
 
-    /// Ordered candidate ids and scheduling keys for any type (FIFO and LIFO only).
-    /// Arguments: now, limit.
+    /// Ordered candidate ids and scheduling keys of any type, through the ready-by-time index:
+    /// flat for FIFO and LIFO, whose order it is; for priority and weighted random only when
+    /// too many types are queued to merge per type (correct, but its cost grows with the
+    /// ready set). Arguments: now, limit.
     static func anyType(_ strategy: SchedulingStrategy) -> String {
         """
         SELECT id, sched_key FROM tasks INDEXED BY tasks_ready_by_time
@@ -72,16 +74,6 @@ enum ClaimSQL {
     /// The most per-type ranges one claim merges (SQLite allows 500 arms in a compound query).
     /// A claim over more queued types reads the ready set through one index instead.
     static let maxMergedTypes = 200
-
-    /// Ordered candidates of any type for priority and weighted random, when too many types
-    /// are queued to merge per type: correct, but its cost grows with the ready set.
-    /// Arguments: now, limit.
-    static func anyTypeUnmerged(_ strategy: SchedulingStrategy) -> String {
-        """
-        SELECT id, sched_key FROM tasks INDEXED BY tasks_ready_by_time
-        WHERE status = 'queued' AND run_after <= ? ORDER BY \(orderColumns(strategy)) LIMIT ?
-        """
-    }
 
     /// Moves the candidates to `running`, each under a new lease with a random 53-bit fencing
     /// token, in one statement (read them back with ``tasksByIDs``). Arguments: worker, now, expiry, lease length in ms (what a

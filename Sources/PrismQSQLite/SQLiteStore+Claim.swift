@@ -60,7 +60,7 @@ extension SQLiteStore {
             if types.isEmpty { return [] }
             if types.count > ClaimSQL.maxMergedTypes {
                 return try Row.fetchAll(
-                    db.cachedStatement(sql: ClaimSQL.anyTypeUnmerged(request.strategy)),
+                    db.cachedStatement(sql: ClaimSQL.anyType(request.strategy)),
                     arguments: [now, request.maxTasks]
                 ).map { ($0[0], $0[1]) }
             }

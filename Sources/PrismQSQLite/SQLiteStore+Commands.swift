@@ -24,7 +24,7 @@ extension SQLiteStore {
                         taskID: id, event: .cancelRequested, at: now, workerID: task.claimedBy, db: db
                     )
                 }
-            case .completed, .dead, .cancelled:
+            default:  // completed, dead, cancelled (and any state a later version adds)
                 throw QueueError(.conflict, "Task \(id) is already \(task.status) and cannot be cancelled.")
             }
             return try Self.fetchTask(id: id, db: db)

@@ -93,7 +93,7 @@ extension SQLiteStore {
             var byStatus = Dictionary(uniqueKeysWithValues: TaskStatus.allCases.map { ($0, 0) })
             var byType: [String: [TaskStatus: Int]] = [:]
             for row in try Row.fetchAll(db.cachedStatement(sql: StoreSQL.countsByTypeAndStatus)) {
-                guard let status = TaskStatus(rawValue: row[1]) else { continue }
+                let status = TaskStatus(rawValue: row[1])
                 let count: Int = row[2]
                 byStatus[status, default: 0] += count
                 byType[row[0], default: Dictionary(uniqueKeysWithValues: TaskStatus.allCases.map { ($0, 0) })][

@@ -22,7 +22,7 @@ enum TaskRow {
             id: row[0],
             type: row[1],
             payload: RawJSON(unchecked: row[2]),
-            status: TaskStatus(rawValue: row[3]) ?? .queued,
+            status: TaskStatus(rawValue: row[3]),
             priority: row[4],
             attempts: row[5],
             maxAttempts: row[6],

@@ -156,7 +156,7 @@ struct JSONBody {
                 "'\(field)' must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound))."
             )
         }
-        return .milliseconds(Int64((value * 1000).rounded(.up)))
+        return Duration(seconds: value, rounding: .up)
     }
 
     private static func format(_ value: Double) -> String {

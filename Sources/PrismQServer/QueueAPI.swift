@@ -10,12 +10,12 @@ struct QueueAPI: Sendable {
     let queue: TaskQueue
     let configuration: ServerConfiguration
     /// The long-poll claims waiting for work.
-    let waitRoom: ClaimWaitRoom
+    let waitRoom: WorkWaitRoom
 
     init(queue: TaskQueue, configuration: ServerConfiguration) {
         self.queue = queue
         self.configuration = configuration
-        self.waitRoom = ClaimWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
+        self.waitRoom = WorkWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
     }
 
     /// The largest body of a single-task request: the queue's payload limit plus 64 KiB.
@@ -128,10 +128,10 @@ struct QueueAPI: Sendable {
             throw APIError.invalid("Unknown query parameter '\(unknown)'.")
         }
         let status = try query.get("status").map { text throws(QueueError) in
-            guard let status = TaskStatus(rawValue: text) else {
+            guard TaskStatus.allCases.contains(TaskStatus(rawValue: text)) else {
                 throw QueueError(.invalidArgument, "Unknown status '\(text)'.")
             }
-            return status
+            return TaskStatus(rawValue: text)
         }
         let limit = try query.get("limit").map { text throws(QueueError) in
             guard let limit = Int(text) else { throw QueueError(.invalidArgument, "The limit must be an integer.") }

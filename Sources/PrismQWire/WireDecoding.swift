@@ -7,7 +7,7 @@ package enum WireDecoding {
     /// A task object.
     package static func task(_ object: [String: Any]) throws(QueueError) -> QueueTask {
         guard let id = int64(object["id"]), let type = object["type"] as? String,
-            let status = (object["status"] as? String).flatMap(TaskStatus.init(rawValue:)),
+            let status = (object["status"] as? String).map(TaskStatus.init(rawValue:)),
             let createdAt = date(object["created_at"]), let runAfter = date(object["run_after"])
         else {
             throw QueueError(.storage, "The server answered something that is not a task.")
@@ -21,7 +21,9 @@ package enum WireDecoding {
             completedAt: date(object["completed_at"]), lastError: object["last_error"] as? String,
             result: object["result"] is NSNull ? nil : json(object["result"]), leaseToken: int64(object["lease_token"]),
             cancelRequested: object["cancel_requested"] as? Bool ?? false,
-            timeout: (object["timeout_seconds"] as? Double).map { .milliseconds(Int64(($0 * 1000).rounded())) }
+            timeout: (object["timeout_seconds"] as? Double).map {
+                Duration(seconds: $0, rounding: .toNearestOrAwayFromZero)
+            }
         )
     }
 

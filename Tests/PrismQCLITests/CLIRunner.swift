@@ -62,13 +62,13 @@ struct CLIRunner: Sendable {
     /// Runs `prismq arguments…` to the end.
     func run(
         _ arguments: [String], environment: [String: String]? = nil, workingDirectory: String? = nil
-    ) throws -> Output {
-        try start(arguments, environment: environment, workingDirectory: workingDirectory).wait()
+    ) async throws -> Output {
+        await try start(arguments, environment: environment, workingDirectory: workingDirectory).wait()
     }
 
     /// Runs `prismq arguments… --db <this test's database>`.
-    func onDatabase(_ arguments: String...) throws -> Output {
-        try run(arguments + ["--db", database])
+    func onDatabase(_ arguments: String...) async throws -> Output {
+        try await run(arguments + ["--db", database])
     }
 
     /// A started process.
@@ -77,12 +77,21 @@ struct CLIRunner: Sendable {
         let out: String
         let err: String
 
-        func wait() -> Output {
-            process.waitUntilExit()
-            func read(_ path: String) -> String {
-                String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+        /// Waits for the process to end on a thread of its own, so that the test's cooperative
+        /// threads (two on this machine) stay free for the tasks the test is waiting on.
+        func wait() async -> Output {
+            let process = process
+            let (out, err) = (out, err)
+            return await withCheckedContinuation { continuation in
+                Thread {
+                    process.waitUntilExit()
+                    func read(_ path: String) -> String {
+                        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+                    }
+                    continuation.resume(
+                        returning: Output(status: process.terminationStatus, stdout: read(out), stderr: read(err)))
+                }.start()
             }
-            return Output(status: process.terminationStatus, stdout: read(out), stderr: read(err))
         }
     }
 

@@ -64,7 +64,7 @@ struct ServeProcessTests {
         #expect((abandoned["tasks"] as? [Any])?.count == 1)
 
         server.process.terminate()
-        #expect(server.wait().status == 0, "SIGTERM stops the server gracefully")
+        #expect(await server.wait().status == 0, "SIGTERM stops the server gracefully")
         (server, base) = try await serve()
         let (_, stats) = try await call("GET", base + "/queue/stats")
         let counts = stats["by_status"] as? [String: Int] ?? [:]
@@ -76,77 +76,78 @@ struct ServeProcessTests {
         let (_, health) = try await call("GET", base + "/health")
         #expect(health["status"] as? String == "ok")
         server.process.terminate()
-        #expect(server.wait().status == 0)
+        #expect(await server.wait().status == 0)
     }
 
     @Test func theCLIWorksOnARemoteServerWithItsToken() async throws {
         let (server, url) = try await serve(["--token", "s3cret"])
         let remote = ["--server", url, "--token", "s3cret"]
-        func run(_ arguments: String...) throws -> CLIRunner.Output { try cli.run(arguments + remote) }
+        func run(_ arguments: String...) async throws -> CLIRunner.Output { try await cli.run(arguments + remote) }
 
         let enqueued = try CLIRunner.object(
-            try run("enqueue", "--type", "remote", "--payload", #"{"n":1}"#, "--json").stdout)
+            try await run("enqueue", "--type", "remote", "--payload", #"{"n":1}"#, "--json").stdout)
         #expect(enqueued["id"] as? Int == 1 && enqueued["status"] as? String == "queued")
-        _ = try run("enqueue", "--type", "remote", "--priority", "4")
-        let page = try CLIRunner.object(try run("list", "--json", "--limit", "1").stdout)
+        _ = try await run("enqueue", "--type", "remote", "--priority", "4")
+        let page = try CLIRunner.object(try await run("list", "--json", "--limit", "1").stdout)
         #expect((page["tasks"] as? [[String: Any]])?.first?["id"] as? Int == 2 && page["next_cursor"] is String)
-        #expect(try run("get", "1").stdout.contains("enqueued"))
-        #expect(try run("cancel", "1").stdout == "Task 1 cancelled.\n")
-        let conflict = try run("cancel", "1")
+        #expect(try await run("get", "1").stdout.contains("enqueued"))
+        #expect(try await run("cancel", "1").stdout == "Task 1 cancelled.\n")
+        let conflict = try await run("cancel", "1")
         #expect(conflict.status == 4 && conflict.stderr.hasPrefix("prismq: Task 1 is already cancelled"))
-        #expect(try run("retry", "1").status == 0)
-        #expect(try run("get", "99").status == 3)
-        let denied = try cli.run(["stats", "--server", url, "--token", "wrong"])
+        #expect(try await run("retry", "1").status == 0)
+        #expect(try await run("get", "99").status == 3)
+        let denied = try await cli.run(["stats", "--server", url, "--token", "wrong"])
         #expect(denied.status == 1 && denied.stderr == "prismq: A valid bearer token is required.\n")
 
         let worker = try cli.start(["worker", "--type", "remote", "--worker-id", "remote-1", "--exec", "cat"] + remote)
         #expect(
             try await eventually(timeout: .seconds(30)) {
-                let stats = try CLIRunner.object(try run("stats", "--json").stdout)
+                let stats = try CLIRunner.object(try await run("stats", "--json").stdout)
                 return (stats["by_status"] as? [String: Int])?["completed"] == 2
             }
         )
         // The worker has run dry; a task enqueued now still reaches it (its claims long-poll).
         try await Task.sleep(for: .milliseconds(500))
-        _ = try run("enqueue", "--type", "remote")
+        _ = try await run("enqueue", "--type", "remote")
         #expect(
             try await eventually(timeout: .seconds(30)) {
-                let stats = try CLIRunner.object(try run("stats", "--json").stdout)
+                let stats = try CLIRunner.object(try await run("stats", "--json").stdout)
                 return (stats["by_status"] as? [String: Int])?["completed"] == 3
             }
         )
         worker.process.terminate()
-        #expect(worker.wait().status == 0)
-        let done = try CLIRunner.object(try run("get", "1", "--json").stdout)
+        #expect(await worker.wait().status == 0)
+        let done = try CLIRunner.object(try await run("get", "1", "--json").stdout)
         #expect((done["result"] as? [String: Int]) == ["n": 1] && done["claimed_by"] as? String == "remote-1")
-        #expect(try run("workers").stdout.contains("remote-1"))
+        #expect(try await run("workers").stdout.contains("remote-1"))
         server.process.terminate()
-        #expect(server.wait().status == 0)
+        #expect(await server.wait().status == 0)
     }
 
     @Test(.timeLimit(.minutes(2)))
     func aRemoteWorkerStoppedBySIGTERMHandsItsTaskBackWithTheAttemptRefunded() async throws {
         let (server, url) = try await serve()
         defer { server.process.terminate() }
-        _ = try cli.run(["enqueue", "--type", "slow", "--max-attempts", "1", "--server", url])
+        _ = try await cli.run(["enqueue", "--type", "slow", "--max-attempts", "1", "--server", url])
         let worker = try cli.start(["worker", "--type", "slow", "--exec", "sleep 60", "--server", url])
         #expect(
             try await eventually(timeout: .seconds(30)) {
-                try CLIRunner.object(try cli.run(["get", "1", "--json", "--server", url]).stdout)["status"] as? String
+                try CLIRunner.object(try await cli.run(["get", "1", "--json", "--server", url]).stdout)["status"]
+                    as? String
                     == "running"
             }
         )
         worker.process.terminate()
-        #expect(worker.wait().status == 0)
+        #expect(await worker.wait().status == 0)
         // Handed back at once over HTTP, not left to expire (which, on its last attempt, is dead).
-        let task = try CLIRunner.object(try cli.run(["get", "1", "--json", "--server", url]).stdout)
+        let task = try CLIRunner.object(try await cli.run(["get", "1", "--json", "--server", url]).stdout)
         #expect(task["status"] as? String == "queued" && task["attempts"] as? Int == 0)
-        let logs = try cli.run(["get", "1", "--server", url]).stdout
+        let logs = try await cli.run(["get", "1", "--server", url]).stdout
         #expect(logs.contains("released"))
     }
 
-    @Test func anOpenAddressWithoutATokenIsRefused() throws {
-        let output = try cli.run(["serve", "--db", cli.database, "--host", "0.0.0.0", "--port", "0"])
+    @Test func anOpenAddressWithoutATokenIsRefused() async throws {
+        let output = try await cli.run(["serve", "--db", cli.database, "--host", "0.0.0.0", "--port", "0"])
         #expect(output.status == 1)
         #expect(output.stderr.hasPrefix("prismq: Refusing to serve 0.0.0.0 without a token"))
     }

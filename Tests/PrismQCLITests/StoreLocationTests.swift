@@ -12,7 +12,7 @@ struct StoreLocationTests {
             .filter { !$0.hasSuffix(".out") && !$0.hasSuffix(".err") }.sorted()
     }
 
-    @Test func sqliteURLsAndPlainPathsNameTheSameFile() throws {
+    @Test func sqliteURLsAndPlainPathsNameTheSameFile() async throws {
         let work = cli.directory + "/work"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let absolute = cli.directory + "/absolute/q.db"
@@ -25,10 +25,10 @@ struct StoreLocationTests {
             ),
         ]
         for (location, file) in forms {
-            let enqueued = try cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
+            let enqueued = try await cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
             #expect(enqueued.status == 0, "\(location): \(enqueued.stderr)")
             #expect(FileManager.default.fileExists(atPath: file), "\(location) names \(file)")
-            let listed = try cli.run(["list", "--json", "--db", file])
+            let listed = try await cli.run(["list", "--json", "--db", file])
             #expect((try? CLIRunner.object(listed.stdout)["tasks"] as? [Any])?.count == 1, "\(location)")
         }
         #expect(
@@ -42,11 +42,11 @@ struct StoreLocationTests {
         #expect(!FileManager.default.fileExists(atPath: work + "/sqlite:"), "no folder named after the scheme")
 
         let environment = ["PRISMQ_QUEUE_DB_PATH": "sqlite://" + absolute, "HOME": cli.directory]
-        let fromEnvironment = try cli.run(["list", "--json"], environment: environment)
+        let fromEnvironment = try await cli.run(["list", "--json"], environment: environment)
         #expect((try? CLIRunner.object(fromEnvironment.stdout)["tasks"] as? [Any])?.count == 1)
     }
 
-    @Test func unknownAndReservedSchemesAreClearErrorsThatCreateNothing() throws {
+    @Test func unknownAndReservedSchemesAreClearErrorsThatCreateNothing() async throws {
         let work = cli.directory + "/work"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let cases = [
@@ -57,7 +57,7 @@ struct StoreLocationTests {
             ("http://", "is not a server URL"),
         ]
         for (location, message) in cases {
-            let result = try cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
+            let result = try await cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
             #expect(result.status == 1, "\(location)")
             #expect(result.stderr.hasPrefix("prismq: ") && result.stderr.contains(message), "\(result.stderr)")
             if location.hasPrefix("mysql") {
@@ -65,9 +65,9 @@ struct StoreLocationTests {
             }
         }
         #expect(try entries(work).isEmpty, "nothing was created")
-        let both = try cli.run(["list", "--db", cli.database, "--server", "http://127.0.0.1:9"])
+        let both = try await cli.run(["list", "--db", cli.database, "--server", "http://127.0.0.1:9"])
         #expect(both.status == 1 && both.stderr.contains("not both"))
-        let serve = try cli.run(["serve", "--db", "http://127.0.0.1:9"])
+        let serve = try await cli.run(["serve", "--db", "http://127.0.0.1:9"])
         #expect(serve.status == 1 && serve.stderr.contains("serve works on a SQLite database"))
     }
 }

@@ -8,7 +8,7 @@ struct WorkerExecIsolationTests {
     let cli = CLIRunner()
 
     @Test func commandsNeverSeeTheAPITokenUnderAnyName() async throws {
-        #expect(try cli.run(["enqueue", "--type", "env", "--db", cli.database]).status == 0)
+        #expect(try await cli.run(["enqueue", "--type", "env", "--db", cli.database]).status == 0)
         let environment = ProcessInfo.processInfo.environment.merging([
             "PRISMQ_API_TOKEN": "tok-env-5f1e", "ALIAS_OF_ENV_TOKEN": "tok-env-5f1e",
             "DEPLOY_SECRET": "tok-flag-9a2c", "PRISMQ_TEST_MARKER": "visible",
@@ -22,7 +22,7 @@ struct WorkerExecIsolationTests {
         )
         let dead = try await cli.task(1) { $0["status"] as? String == "dead" }
         worker.process.terminate()
-        #expect(worker.wait().status == 0)
+        #expect(await worker.wait().status == 0)
 
         let seen = try #require(dead["last_error"] as? String)
         #expect(seen.contains("PRISMQ_TASK_ID=1") && seen.contains("PRISMQ_TEST_MARKER=visible"), "\(seen)")
@@ -35,8 +35,8 @@ struct WorkerExecIsolationTests {
         for directory in [temporary, bait] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         }
-        #expect(try cli.run(["enqueue", "--type", "a", "--db", cli.database]).status == 0)
-        #expect(try cli.run(["enqueue", "--type", "b", "--db", cli.database]).status == 0)
+        #expect(try await cli.run(["enqueue", "--type", "a", "--db", cli.database]).status == 0)
+        #expect(try await cli.run(["enqueue", "--type", "b", "--db", cli.database]).status == 0)
         // Where the command's stdout file is, that directory's and that file's modes, and
         // whether the directory is a symbolic link.
         let report = #"""
@@ -85,7 +85,7 @@ extension CLIRunner {
     func task(_ id: Int, when condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
         var object: [String: Any] = [:]
         _ = try await eventually(timeout: .seconds(30)) {
-            object = try Self.object(try run(["get", String(id), "--json", "--db", database]).stdout)
+            object = try Self.object(try await run(["get", String(id), "--json", "--db", database]).stdout)
             return condition(object)
         }
         return object

@@ -38,14 +38,14 @@ struct WorkerProcessTests {
         }
         #expect(holding, "the victim never held a running task")
         kill(victim.process.processIdentifier, SIGKILL)
-        #expect(victim.wait().status == SIGKILL)
+        #expect(await victim.wait().status == SIGKILL)
 
         let finished = try await eventually(timeout: .seconds(300)) {
             try await count(store, "SELECT count(*) FROM tasks WHERE status = 'completed'") == 10_000
         }
         #expect(finished)
         for other in others { other.process.terminate() }
-        for other in others { #expect(other.wait().status == 0) }
+        for other in others { #expect(await other.wait().status == 0) }
 
         #expect(try await count(store, "SELECT count(*) FROM tasks") == 10_000, "no task lost or duplicated")
         #expect(try await count(store, "SELECT count(*) FROM tasks WHERE status != 'completed'") == 0)
@@ -104,7 +104,7 @@ struct WorkerProcessTests {
             }
         )
         running.process.terminate()
-        #expect(running.wait().status == 0)
+        #expect(await running.wait().status == 0)
 
         #expect(try await task(echo).result?.text == #"{"n":7}"#)
         #expect(try await task(env).result?.text == #"{"id":\#(env),"type":"env","attempt":1}"#)

@@ -70,6 +70,9 @@ public struct ClaimRequest: Sendable, Hashable {
     public func validate() throws(QueueError) {
         try TaskValidation.validateWorkerID(workerID)
         try TaskValidation.validateCapabilities(capabilities)
+        guard SchedulingStrategy.allCases.contains(strategy) else {
+            throw QueueError(.invalidArgument, "Unknown strategy '\(strategy)'.")
+        }
         guard (1...1000).contains(maxTasks) else {
             throw QueueError(.invalidArgument, "A claim takes 1 to 1000 tasks.")
         }

@@ -43,7 +43,9 @@ public protocol LeaseStore: Sendable {
     ///
     /// - Returns: each settlement's task afterwards or its own error (`leaseLost`,
     ///   `notFound`), and the new leases.
-    /// - Throws: only when nothing changed (`busy`, `storage`).
+    /// - Throws: only when nothing changed (`busy`, `storage`), where the store shares one
+    ///   transaction; the default implementation (one call per settlement) may have recorded
+    ///   the settlements before the one that failed.
     func settle(
         _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult

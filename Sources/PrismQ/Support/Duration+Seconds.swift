@@ -4,3 +4,11 @@ extension Duration {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
+
+extension Duration {
+    /// `seconds` (finite) as a duration, rounded to the millisecond by `rule`: the one way
+    /// PrismQ turns a number of seconds from a user, a request or a policy into a duration.
+    package init(seconds: Double, rounding rule: FloatingPointRoundingRule) {
+        self = .milliseconds(Int64((seconds * 1000).rounded(rule)))
+    }
+}

@@ -20,13 +20,17 @@ public enum RFC3339 {
     ///
     /// - Throws: ``QueueError`` `invalidArgument` for anything else.
     public static func date(from text: String) throws(QueueError) -> Date {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return date }
-        throw QueueError(.invalidArgument, "'\(text.prefix(64))' is not an RFC 3339 time.")
+        guard
+            let date = (try? Date(text, strategy: withFraction)) ?? (try? Date(text, strategy: withoutFraction))
+        else {
+            throw QueueError(.invalidArgument, "'\(text.prefix(64))' is not an RFC 3339 time.")
+        }
+        // Whole milliseconds, as the contract keeps times (the parse may be off by a few ulps).
+        return Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
+
+    private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let withoutFraction = Date.ISO8601FormatStyle()
 
     private static func pad(_ value: Int64, _ width: Int) -> String {
         let digits = String(value)

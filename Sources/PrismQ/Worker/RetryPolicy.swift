@@ -54,7 +54,7 @@ public struct RetryPolicy: Sendable, Hashable {
                 case .full: Double.random(in: 0...raw, using: &random)
                 case .equal: raw / 2 + Double.random(in: 0...(raw / 2), using: &random)
                 }
-            return .milliseconds(Int64((min(spread, cap.inSeconds) * 1000).rounded(.down)))
+            return Duration(seconds: min(spread, cap.inSeconds), rounding: .down)
         }
     }
 

@@ -59,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.insecure = insecure
         server.allowedHosts = allowedHosts
         server.maxClaimWaiters = maxClaimWaiters
-        server.claimWaitLimit = .milliseconds(Int64(max(0, min(claimWaitLimit, 30)) * 1000))
+        server.claimWaitLimit = Duration(seconds: max(0, min(claimWaitLimit, 30)), rounding: .towardZero)
         do {
             let location = try store.location()
             guard case .sqlite = location else {

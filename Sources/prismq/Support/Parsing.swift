@@ -5,11 +5,7 @@ import PrismQ
 enum Parsing {
     /// A status name.
     static func status(_ text: String) throws(QueueError) -> TaskStatus {
-        guard let status = TaskStatus(rawValue: text.lowercased()) else {
-            let names = TaskStatus.allCases.map(\.rawValue).joined(separator: ", ")
-            throw QueueError(.invalidArgument, "Unknown status '\(text)'; use one of \(names).")
-        }
-        return status
+        try TaskStatus(parsing: text)
     }
 
     /// A whole or fractional number of seconds (zero allowed or not), rounded up to the
@@ -22,7 +18,7 @@ enum Parsing {
                 "--\(name) must be \(allowZero ? "zero or more" : "more than zero") seconds, at most 100 years."
             )
         }
-        return .milliseconds(Int64((value * 1000).rounded(.up)))
+        return Duration(seconds: value, rounding: .up)
     }
 
     /// A JSON payload: literal text, `@FILE`, or `-` for standard input; UTF-8 without a
