@@ -14,21 +14,32 @@ import PrismQWire
 /// ```swift
 /// let queue = TaskQueue(store: try RemoteStore(url: "http://queue.internal:8080", token: token))
 /// ```
-/// The server applies its own limits and retry policy as well.
+/// The server applies its own limits and retry policy (give the queue limits at least as large
+/// as the server's, or the queue refuses what the server would take).
 public struct RemoteStore: TaskStore, LeaseStore {
     /// The server's base URL, without a trailing slash.
     public let url: String
     private let token: String?
     private let client: HTTPClient
 
-    /// How long one request may take: a waiting claim waits at most 30 s. Default: 60 s.
+    /// A client for the life of the process that reports a server it cannot connect to at
+    /// once (connection refused: no retries until the request's deadline) and gives up
+    /// connecting after 10 s.
+    public static let failingFast: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(configuration: configuration)
+    }()
+
+    /// How long one request may take, answer included: 60 s (a waiting claim waits at most 30 s).
     static let timeout = TimeAmount.seconds(60)
 
     /// A store on the server at `url` (`http://host:port` or `https://…`), sending `token` as
-    /// a bearer token when given, through `client` (default: the shared client).
+    /// a bearer token when given, through `client` (default: ``failingFast``).
     ///
     /// - Throws: `invalidArgument` when `url` is not an http(s) URL with a host.
-    public init(url: String, token: String? = nil, client: HTTPClient = .shared) throws(QueueError) {
+    public init(url: String, token: String? = nil, client: HTTPClient = RemoteStore.failingFast) throws(QueueError) {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         guard let parsed = URLComponents(string: trimmed), let scheme = parsed.scheme?.lowercased(),
             scheme == "http" || scheme == "https", parsed.host?.isEmpty == false

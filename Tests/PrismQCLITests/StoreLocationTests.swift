@@ -55,6 +55,9 @@ struct StoreLocationTests {
             ("sqlite://host/queue.db", "names a host"),
             ("sqlite:queue.db?mode=ro", "takes no query"),
             ("http://", "is not a server URL"),
+            ("http://127.0.0.1:9/?x=1", "is not a server URL"),
+            ("sqlite://", "names no file"),
+            ("sqlite:100%.db", "broken percent escape"),
         ]
         for (location, message) in cases {
             let result = try await cli.run(["enqueue", "--type", "t", "--db", location], workingDirectory: work)
@@ -67,6 +70,8 @@ struct StoreLocationTests {
         #expect(try entries(work).isEmpty, "nothing was created")
         let both = try await cli.run(["list", "--db", cli.database, "--server", "http://127.0.0.1:9"])
         #expect(both.status == 1 && both.stderr.contains("not both"))
+        let upper = try await cli.run(["list", "--db", "HTTP://127.0.0.1:9"])
+        #expect(upper.status == 1 && upper.stderr.contains("Cannot reach the server"), "an upper-case scheme is a URL")
         let serve = try await cli.run(["serve", "--db", "http://127.0.0.1:9"])
         #expect(serve.status == 1 && serve.stderr.contains("serve works on a SQLite database"))
     }

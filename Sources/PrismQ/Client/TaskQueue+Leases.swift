@@ -73,7 +73,9 @@ extension TaskQueue {
     /// breaks the limits gets its own `payloadTooLarge` (or `invalidArgument`) outcome and
     /// changes nothing; its neighbours settle.
     ///
-    /// - Throws: only when nothing changed (`invalidArgument` for the request, `busy`, `storage`).
+    /// - Throws: `invalidArgument` for the request (nothing changed), `busy`, `storage` (nothing
+    ///   changed where the store shares one transaction; a store that settles one call at a
+    ///   time, like a remote one, may have recorded the settlements before the failure).
     public func settle(
         _ settlements: [Settlement], thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
@@ -97,6 +99,10 @@ extension TaskQueue {
         }
         let stored = try await leaseStore.settle(
             accepted, retryPolicy: configuration.retryPolicy, thenClaim: request)
+        guard stored.outcomes.count == accepted.count else {
+            throw QueueError(
+                .storage, "The store reported \(stored.outcomes.count) outcomes for \(accepted.count) settlements.")
+        }
         var storedOutcomes = stored.outcomes.makeIterator()
         var outcomes: [Result<QueueTask, QueueError>] = []
         outcomes.reserveCapacity(settlements.count)
@@ -105,9 +111,7 @@ extension TaskQueue {
                 outcomes.append(.failure(error))
                 continue
             }
-            let outcome =
-                storedOutcomes.next()
-                ?? .failure(QueueError(.storage, "The store did not report the outcome of \(settlement.lease)."))
+            guard let outcome = storedOutcomes.next() else { break }
             if case .success(let task) = outcome {
                 if case .failed = settlement.outcome {
                     QueueMetrics.finished(task, attemptFailed: true)

@@ -22,7 +22,7 @@ public struct TaskQueue: Sendable {
     /// Wakes the worker pools of this queue when a task is enqueued through it.
     package let wakeups = WakeupBroadcaster()
 
-    /// A queue over a store that plays every role (SQLite, PostgreSQL).
+    /// A queue over a store that plays every role (a SQLite store today).
     public init(store: some QueueStore, configuration: TaskQueueConfiguration = TaskQueueConfiguration()) {
         self.init(roles: store, configuration: configuration)
     }

@@ -27,7 +27,7 @@ public struct Settlement: Sendable, Hashable {
 /// What ``TaskQueue/settle(_:thenClaim:)`` did.
 public struct SettleResult: Sendable {
     /// For each settlement, in order: the task as it is now, or that settlement's own error
-    /// (`leaseLost`, `notFound`, `payloadTooLarge`), which changed nothing.
+    /// (`leaseLost`, `notFound`, `payloadTooLarge`, or `invalidArgument` for a result nested too deep), which changed nothing.
     public var outcomes: [Result<QueueTask, QueueError>]
     /// The leases of the tasks claimed afterwards.
     public var leases: [Lease]

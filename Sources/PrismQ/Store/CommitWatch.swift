@@ -1,4 +1,4 @@
-/// A subscription to a store's commits (see ``QueueStore/watchCommits(_:)``); ``cancel()``
+/// A subscription to a store's commits (see ``ReadinessStore/watchCommits(_:)``); ``cancel()``
 /// ends it.
 public struct CommitWatch: Sendable {
     private let stop: @Sendable () -> Void

@@ -69,7 +69,10 @@ extension LeaseStore {
                 case .released:
                     outcomes.append(.success(try await release(lease)))
                 }
-            } catch  where error.code == .leaseLost || error.code == .notFound {
+            } catch
+                where error.code == .leaseLost || error.code == .notFound || error.code == .payloadTooLarge
+                || error.code == .invalidArgument
+            {
                 outcomes.append(.failure(error))
             }
         }

@@ -99,7 +99,9 @@ extension WorkerPool {
             let lease = item.settlement.lease
             if case .failure(let error) = outcome {
                 // Only a result beyond the limits gets these: it can never be stored.
-                if error.code == .payloadTooLarge || error.code == .invalidArgument {
+                if case .completed = item.settlement.outcome,
+                    error.code == .payloadTooLarge || error.code == .invalidArgument
+                {
                     let message = "The handler's result cannot be stored: \(error)"
                     retry.append(
                         Unsettled(

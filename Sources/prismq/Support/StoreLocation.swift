@@ -29,7 +29,9 @@ enum StoreLocation: Equatable, CustomStringConvertible {
         case "sqlite":
             self = .sqlite(path: try Self.sqlitePath(text))
         case "http", "https":
-            guard let url = URL(string: text), url.host?.isEmpty == false, text.hasPrefix(scheme + "://") else {
+            guard let url = URL(string: text), url.host?.isEmpty == false, text.lowercased().hasPrefix(scheme + "://"),
+                url.query == nil, url.fragment == nil
+            else {
                 throw QueueError(.invalidArgument, "'\(text)' is not a server URL: write \(scheme)://host:port.")
             }
             self = .remote(url: text.hasSuffix("/") ? String(text.dropLast()) : text)
@@ -62,6 +64,7 @@ enum StoreLocation: Equatable, CustomStringConvertible {
         var rest = String(text.dropFirst("sqlite:".count))
         if rest.hasPrefix("//") {
             rest.removeFirst(2)
+            guard !rest.isEmpty else { throw QueueError(.invalidArgument, "'\(text)' names no file.") }
             guard rest.hasPrefix("/") else {
                 throw QueueError(
                     .invalidArgument,
@@ -71,7 +74,10 @@ enum StoreLocation: Equatable, CustomStringConvertible {
         guard !rest.contains("?"), !rest.contains("#") else {
             throw QueueError(.invalidArgument, "'\(text)': a SQLite URL takes no query or fragment.")
         }
-        guard let path = rest.removingPercentEncoding, !path.isEmpty, path != "/" else {
+        guard let path = rest.removingPercentEncoding else {
+            throw QueueError(.invalidArgument, "'\(text)' has a broken percent escape (write %25 for '%').")
+        }
+        guard !path.isEmpty, path != "/" else {
             throw QueueError(.invalidArgument, "'\(text)' names no file.")
         }
         return path

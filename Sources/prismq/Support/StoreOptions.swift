@@ -65,7 +65,10 @@ struct StoreOptions: ParsableArguments {
     ) throws(QueueError) -> TaskQueue {
         switch try location() {
         case .remote(let url):
-            return TaskQueue(store: try RemoteStore(url: url, token: resolvedToken), configuration: configuration)
+            // The server checks sizes against its own limit, which may be larger than ours.
+            var remote = configuration
+            remote.limits.maxPayloadBytes = .max
+            return TaskQueue(store: try RemoteStore(url: url, token: resolvedToken), configuration: remote)
         case .sqlite(let path):
             if mustExist, !FileManager.default.fileExists(atPath: path) {
                 throw QueueError(.storage, "There is no queue database at \(path).")
