@@ -6,7 +6,7 @@ import PrismQWire
 
 extension QueueAPI {
     /// `POST /queue/claim`: claims up to `max_tasks`, waiting up to `wait_seconds` for one to
-    /// be ready (see ``WorkWaitRoom``). A waiting claim whose client disconnects stops waiting
+    /// be ready (see ``ClaimWaitRoom``). A waiting claim whose client disconnects stops waiting
     /// and claims nothing; a task it claimed as the client left is released at once.
     func claim(_ request: Request, _ context: some RequestContext) async throws -> Response {
         var request = request
@@ -62,7 +62,7 @@ extension QueueAPI {
     /// Waits in the room until woken for a ready task, and claims; stops at the deadline, when
     /// the client is gone, or when the request is cancelled.
     private func claimWaiting(
-        _ claim: ClaimRequest, as waiter: WorkWaitRoom.Waiter, for wait: Duration
+        _ claim: ClaimRequest, as waiter: ClaimWaitRoom.Waiter, for wait: Duration
     ) async throws -> [Lease] {
         let deadline = ContinuousClock.now + wait
         while !waiter.isGone, !Task.isCancelled {

@@ -10,12 +10,12 @@ struct QueueAPI: Sendable {
     let queue: TaskQueue
     let configuration: ServerConfiguration
     /// The long-poll claims waiting for work.
-    let waitRoom: WorkWaitRoom
+    let waitRoom: ClaimWaitRoom
 
     init(queue: TaskQueue, configuration: ServerConfiguration) {
         self.queue = queue
         self.configuration = configuration
-        self.waitRoom = WorkWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
+        self.waitRoom = ClaimWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
     }
 
     /// The largest body of a single-task request: the queue's payload limit plus 64 KiB.

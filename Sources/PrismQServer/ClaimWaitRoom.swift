@@ -1,37 +1,35 @@
+import PrismQ
 import Synchronization
 
-/// Waiters for work, woken one at a time: the server's long-poll claims (in the core so that
-/// any front end waiting on a ``TaskQueue`` can share it).
+/// The long-poll claims waiting for work, woken one at a time.
 ///
-/// One loop watches for work on behalf of every waiter: it is woken by an enqueue through the
-/// queue and by commits of other processes (``TaskQueue/watchCommits(_:)``), reads once per
-/// distinct set of capabilities whether a task is ready, and wakes only the oldest waiter of
-/// each set that has one; it looks again when the next delayed task is due, and at least
-/// every look-again interval. That waiter claims and hands on (``attempted(_:claimed:)``, or
-/// ``leave(_:)``), so the next one is woken only while tasks remain: a commit costs a few
-/// reads, not one per waiter. The loop runs only while someone waits.
-package final class WorkWaitRoom: Sendable {
-    /// One waiter.
-    package final class Waiter: Sendable {
+/// One loop watches for work on behalf of every waiter: it is woken by an enqueue through this
+/// server and by commits of other processes, reads once per distinct set of capabilities
+/// whether a task is ready, and wakes only the oldest waiter of each set that has one. That
+/// waiter claims and hands on (``attempted(_:)``), so the next one is woken only while tasks
+/// remain: a commit costs a few reads, not one per waiter. The loop runs only while someone
+/// waits. At most ``limit`` claims wait at once; more are refused with `busy`.
+final class ClaimWaitRoom: Sendable {
+    /// One waiting claim.
+    final class Waiter: Sendable {
         let id: Int
         let capabilities: [String]
         /// Notified when it should claim, or when its client went away.
-        package let signal: WakeupSignal
+        let signal = WakeupSignal()
         private let gone = Atomic(false)
 
         /// Whether its client disconnected.
-        package var isGone: Bool { gone.load(ordering: .relaxed) }
+        var isGone: Bool { gone.load(ordering: .relaxed) }
 
         /// Its client disconnected: it stops waiting.
-        package func clientLeft() {
+        func clientLeft() {
             gone.store(true, ordering: .relaxed)
             signal.notify()
         }
 
-        init(id: Int, capabilities: [String], signal: WakeupSignal) {
+        init(id: Int, capabilities: [String]) {
             self.id = id
             self.capabilities = capabilities
-            self.signal = signal
         }
     }
 
@@ -45,37 +43,30 @@ package final class WorkWaitRoom: Sendable {
     }
 
     private let queue: TaskQueue
-    /// The most waiters at once; `nil` for no limit.
-    package let limit: Int?
-    /// The longest the loop sleeps between looks when nothing wakes it.
-    private let lookAgain: Duration
+    /// The most claims that may wait at once.
+    let limit: Int
     private let state = Mutex(State())
     /// Wakes the loop: an enqueue, a commit, a waiter handing on.
     private let signal = WakeupSignal()
 
-    /// A room for waiters on `queue`, at most `limit` at once (`nil`: no limit), that looks
-    /// for work at least every `lookAgain` (default: 250 ms) besides when woken.
-    package init(queue: TaskQueue, limit: Int? = nil, lookAgain: Duration = .milliseconds(250)) {
+    init(queue: TaskQueue, limit: Int) {
         self.queue = queue
         self.limit = limit
-        self.lookAgain = lookAgain
     }
 
-    /// How many wait now.
-    package var count: Int { state.withLock { $0.waiters.count } }
+    /// How many claims wait now.
+    var count: Int { state.withLock { $0.waiters.count } }
 
-    /// Enters a waiter for tasks of `capabilities` (empty: any), woken through `signal`
-    /// (default: a signal of its own).
+    /// Enters a claim for tasks of `capabilities` (empty: any).
     ///
-    /// - Throws: `busy` when ``limit`` already wait.
-    package func enter(capabilities: [String], signal: WakeupSignal = WakeupSignal()) throws(QueueError) -> Waiter {
+    /// - Throws: `busy` when ``limit`` claims already wait.
+    func enter(capabilities: [String]) throws(QueueError) -> Waiter {
         let (waiter, startLoop) = try state.withLock { state throws(QueueError) in
-            if let limit, state.waiters.count >= limit {
+            guard state.waiters.count < limit else {
                 throw QueueError(.busy, "Too many claims are waiting (\(limit)); try again shortly.")
             }
             state.nextID += 1
-            let waiter = Waiter(
-                id: state.nextID, capabilities: Array(Set(capabilities)).sorted(), signal: signal)
+            let waiter = Waiter(id: state.nextID, capabilities: Array(Set(capabilities)).sorted())
             state.waiters.append(waiter)
             defer { state.loopRunning = true }
             return (waiter, !state.loopRunning)
@@ -88,8 +79,8 @@ package final class WorkWaitRoom: Sendable {
         return waiter
     }
 
-    /// Takes a waiter out, whatever became of it; a woken one hands on.
-    package func leave(_ waiter: Waiter) {
+    /// Takes a waiter out, whatever became of it.
+    func leave(_ waiter: Waiter) {
         let handOn = state.withLock { state in
             state.waiters.removeAll { $0 === waiter }
             return state.woken.remove(waiter.id) != nil
@@ -99,7 +90,7 @@ package final class WorkWaitRoom: Sendable {
 
     /// A woken waiter claimed (it leaves at once, so it is not woken again) or found nothing;
     /// the loop looks again, so the next waiter is woken if tasks remain.
-    package func attempted(_ waiter: Waiter, claimed: Bool) {
+    func attempted(_ waiter: Waiter, claimed: Bool) {
         state.withLock { state in
             state.woken.remove(waiter.id)
             if claimed { state.waiters.removeAll { $0 === waiter } }
@@ -108,8 +99,7 @@ package final class WorkWaitRoom: Sendable {
     }
 
     /// The loop: while anyone waits, wake the oldest idle waiter of each capability set that has
-    /// a ready task, then sleep until a wake-up or the next delayed task is due (at most
-    /// ``lookAgain``).
+    /// a ready task, then sleep until a wake-up or the next delayed task is due (at most 250 ms).
     private func watch() async {
         queue.wakeups.add(signal)
         let commits = queue.watchCommits { [signal] in signal.notify() }
@@ -131,7 +121,7 @@ package final class WorkWaitRoom: Sendable {
                 return oldest
             }
             guard let candidates else { return }
-            var sleep = lookAgain
+            var sleep = Duration.milliseconds(250)
             for (capabilities, waiter) in candidates {
                 guard let untilReady = try? await queue.timeUntilReady(capabilities: capabilities) else {
                     continue
