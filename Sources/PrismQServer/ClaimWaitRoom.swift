@@ -101,14 +101,12 @@ final class ClaimWaitRoom: Sendable {
     /// The loop: while anyone waits, wake the oldest idle waiter of each capability set that has
     /// a ready task, then sleep until a wake-up or the next delayed task is due (at most 250 ms).
     private func watch() async {
-        queue.wakeups.add(signal)
-        let commits = queue.watchCommits { [signal] in signal.notify() }
+        let watch = WorkWatch(queue: queue, signal: signal)
         while true {
             let candidates: [[String]: Waiter]? = state.withLock { state in
                 if state.waiters.isEmpty {
                     // Unsubscribed under the lock, so a loop started right after is not undone.
-                    queue.wakeups.remove(signal)
-                    commits?.cancel()
+                    watch.close()
                     state.loopRunning = false
                     return nil
                 }
@@ -121,23 +119,17 @@ final class ClaimWaitRoom: Sendable {
                 return oldest
             }
             guard let candidates else { return }
-            var sleep = Duration.milliseconds(250)
-            for (capabilities, waiter) in candidates {
-                guard let untilReady = try? await queue.timeUntilReady(capabilities: capabilities) else {
-                    continue
+            let look = (try? await watch.look(at: Array(candidates.keys))) ?? .nothing
+            for capabilities in look.ready {
+                guard let waiter = candidates[capabilities] else { continue }
+                let stillWaiting = state.withLock { state in
+                    guard state.waiters.contains(where: { $0 === waiter }) else { return false }
+                    state.woken.insert(waiter.id)
+                    return true
                 }
-                if untilReady == .zero {
-                    let stillWaiting = state.withLock { state in
-                        guard state.waiters.contains(where: { $0 === waiter }) else { return false }
-                        state.woken.insert(waiter.id)
-                        return true
-                    }
-                    if stillWaiting { waiter.signal.notify() }
-                } else {
-                    sleep = min(sleep, untilReady)
-                }
+                if stillWaiting { waiter.signal.notify() }
             }
-            _ = await signal.wait(timeout: sleep)
+            _ = await watch.sleep(min(.milliseconds(250), look.due ?? .milliseconds(250)))
         }
     }
 }

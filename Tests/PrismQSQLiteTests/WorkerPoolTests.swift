@@ -97,9 +97,12 @@ struct WorkerPoolTests {
     }
 
     @Test func aHandlerThatRunsPastItsTimeoutIsCancelledAndTheAttemptFails() async throws {
+        let clock = ManualClock()
+        let started = Atomic<Bool>(false)
         let cancelled = Atomic<Int>(0)
-        try await withPool { pool in
+        try await withPool(configure: { $0.clock = clock.timer }) { pool in
             pool.register("slow") { _ in
+                started.store(true, ordering: .relaxed)
                 do {
                     try await Task.sleep(for: .seconds(60))
                 } catch {
@@ -109,10 +112,17 @@ struct WorkerPoolTests {
                 return nil
             }
         } body: { queue, _ in
-            let task = try await queue.enqueue(NewTask(type: "slow", maxAttempts: 1, timeout: .milliseconds(200))).task
-            #expect(try await status(queue, task.id, is: .dead))
+            let task = try await queue.enqueue(NewTask(type: "slow", maxAttempts: 1, timeout: .seconds(5))).task
+            #expect(await eventually { started.load(ordering: .relaxed) })
+            #expect(try await queue.task(id: task.id).status == .running, "the pool's clock has not moved")
+            // The watchdog starts beside the handler: move time until it has seen its timeout.
+            #expect(
+                try await eventually {
+                    clock.advance(by: .seconds(5))
+                    return try await queue.task(id: task.id).status == .dead
+                })
             let lastError = try await queue.task(id: task.id).lastError
-            #expect(lastError?.hasPrefix("Timed out after") == true, "\(lastError ?? "nil")")
+            #expect(lastError == "Timed out after 5.0 seconds.", "\(lastError ?? "nil")")
             #expect(cancelled.load(ordering: .relaxed) == 1)
         }
     }
@@ -138,8 +148,10 @@ struct WorkerPoolTests {
 
     @Test func gracefulShutdownHandsUnfinishedTasksBackWithoutSpendingAnAttempt() async throws {
         let queue = TaskQueue(store: try makeStore(in: directory))
+        let clock = ManualClock()
         var configuration = WorkerPoolConfiguration()
-        configuration.shutdownGracePeriod = .seconds(1)
+        configuration.shutdownGracePeriod = .seconds(10)
+        configuration.clock = clock.timer
         let pool = WorkerPool(queue: queue, configuration: configuration)
         let stopping = Atomic<Bool>(false)
         pool.register("stuck") { _ in
@@ -147,21 +159,34 @@ struct WorkerPoolTests {
             return nil
         }
         pool.register("quick") { _ in
-            // Still running when the pool is told to stop; finishes well within the grace period.
+            // Still running when the pool is told to stop; finishes within the grace period.
             while !stopping.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
             return nil
         }
         let stuck = try await queue.enqueue(NewTask(type: "stuck", maxAttempts: 1)).task
-        let running = Task { try await pool.run() }
+        let finished = Atomic<Bool>(false)
+        let running = Task {
+            defer { finished.store(true, ordering: .relaxed) }
+            try await pool.run()
+        }
         #expect(try await status(queue, stuck.id, is: .running))
         let quick = try await queue.enqueue(NewTask(type: "quick")).task
         #expect(try await status(queue, quick.id, is: .running))
         pool.stop()
         stopping.store(true, ordering: .relaxed)
+        #expect(try await status(queue, quick.id, is: .completed), "running handlers may finish")
+        #expect(try await queue.task(id: stuck.id).status == .running, "the grace period has not run out")
+        let returnedEarly = finished.load(ordering: .relaxed)
+        #expect(!returnedEarly)
+        // The grace period starts once the stop is seen: move time until the pool has returned.
+        #expect(
+            await eventually {
+                clock.advance(by: .seconds(10))
+                return finished.load(ordering: .relaxed)
+            })
         try await running.value
         let handedBack = try await queue.task(id: stuck.id)
         #expect(handedBack.status == .queued && handedBack.attempts == 0)
-        #expect(try await queue.task(id: quick.id).status == .completed, "running handlers may finish")
         #expect(try await queue.logs(taskID: stuck.id).last?.event == .released)
         #expect(try await queue.workers().first?.state == .stopped)
     }
@@ -216,18 +241,18 @@ struct WorkerPoolTests {
     }
 
     @Test func anEnqueueWakesAnIdlePoolAtOnce() async throws {
+        // The pool's clock never moves, so its idle sleeps never end by themselves: only the
+        // wake-up of an enqueue (or a commit) can start each task.
+        let clock = ManualClock()
         try await withPool { configuration in
-            // An idle poll of a minute: only the in-process wake-up can start the task in time.
-            configuration.idlePoll = .milliseconds(1) ... .seconds(60)
+            configuration.clock = clock.timer
         } register: { pool in
             pool.register("t") { _ in nil }
         } body: { queue, _ in
-            let first = try await queue.enqueue(NewTask(type: "t")).task
-            #expect(try await status(queue, first.id, is: .completed))
-            try await Task.sleep(for: .milliseconds(1500))  // let the idle sleep grow past the wait below
-            let second = try await queue.enqueue(NewTask(type: "t")).task
-            #expect(
-                try await eventually(timeout: .seconds(5)) { try await queue.task(id: second.id).status == .completed })
+            for _ in 0..<3 {
+                let task = try await queue.enqueue(NewTask(type: "t")).task
+                #expect(try await status(queue, task.id, is: .completed))
+            }
         }
     }
 

@@ -13,8 +13,12 @@ package final class WakeupSignal: Sendable {
     }
 
     private let state = Mutex(State())
+    private let clock: any Clock<Duration>
 
-    package init() {}
+    /// A signal whose waits time out on `clock`.
+    package init(clock: any Clock<Duration> = ContinuousClock()) {
+        self.clock = clock
+    }
 
     /// Ends every current wait, or the next one when nobody waits.
     package func notify() {
@@ -40,7 +44,7 @@ package final class WakeupSignal: Sendable {
         }
     }
 
-    /// Waits until notified or until `timeout` passes.
+    /// Waits until notified or until `timeout` passes on the signal's clock.
     ///
     /// - Returns: `true` when notified.
     package func wait(timeout: Duration) async -> Bool {
@@ -56,7 +60,7 @@ package final class WakeupSignal: Sendable {
                 return !Task.isCancelled
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await self.clock.sleep(for: timeout)
                 return false
             }
             let first = await group.next() ?? false

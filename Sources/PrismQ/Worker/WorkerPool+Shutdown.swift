@@ -11,9 +11,9 @@ extension WorkerPool {
         while !isStopping {
             _ = await stopSignal.wait(timeout: .seconds(3600))
         }
-        let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
-        while runningCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
-            _ = await settled.wait(timeout: min(deadline - ContinuousClock.now, .milliseconds(100)))
+        let grace = Countdown(configuration.shutdownGracePeriod, on: configuration.clock)
+        while runningCount > 0, grace.remaining > .zero, !Task.isCancelled {
+            _ = await settled.wait(timeout: min(grace.remaining, .milliseconds(100)))
         }
         let remaining = state.withLock { Array($0.running.keys) }
         for lease in remaining {
@@ -21,8 +21,8 @@ extension WorkerPool {
         }
         // Handlers that ignore cancellation get a little longer; then their tasks are handed
         // back here, and whatever they return later is refused by the fencing token.
-        let stopDeadline = ContinuousClock.now + .seconds(2)
-        while runningCount > 0, ContinuousClock.now < stopDeadline {
+        let last = Countdown(.seconds(2), on: configuration.clock)
+        while runningCount > 0, last.remaining > .zero {
             // A detached wait, so that a cancelled pool still gives its handlers the time.
             _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
         }
@@ -37,4 +37,18 @@ extension WorkerPool {
             _ = try? await Task.detached { try await self.queue.release(lease) }.value
         }
     }
+}
+
+/// Time left of a duration started now on a clock.
+struct Countdown: Sendable {
+    private let left: @Sendable () -> Duration
+
+    /// Starts counting `duration` down on `clock`.
+    init(_ duration: Duration, on clock: some Clock<Duration>) {
+        let start = clock.now
+        left = { duration - start.duration(to: clock.now) }
+    }
+
+    /// What is left (negative once over).
+    var remaining: Duration { left() }
 }

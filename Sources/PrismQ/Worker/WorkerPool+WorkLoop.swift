@@ -9,8 +9,9 @@ extension WorkerPool {
     /// Each round records the outcomes of finished handlers and claims tasks for the free
     /// slots in one store call (one transaction in SQLite), then starts the claimed handlers.
     /// Stops claiming when the pool stops; returns once every claimed task is settled. With a
-    /// store that cannot watch for commits (`watching` false), an idle pool long-polls.
-    func workLoop(capabilities: [String], watching: Bool) async {
+    /// store that cannot watch for commits (see ``WorkWatch/seesCommits``), an idle pool
+    /// long-polls.
+    func workLoop(capabilities: [String], watch: WorkWatch) async {
         var idle = configuration.idlePoll.lowerBound
         var errorBackoff = Duration.milliseconds(50)
         while true {
@@ -36,7 +37,7 @@ extension WorkerPool {
                         workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
                         leaseDuration: configuration.leaseDuration, maxTasks: claiming
                     )
-                if !watching && batch.isEmpty && claiming == configuration.concurrency {
+                if !watch.seesCommits && batch.isEmpty && claiming == configuration.concurrency {
                     request?.wait = Self.longPoll
                 }
                 let result = try await queue.settle(batch.map(\.settlement), thenClaim: request)
@@ -47,7 +48,7 @@ extension WorkerPool {
                     idle = configuration.idlePoll.lowerBound
                     if result.leases.count == claiming { continue }
                 }
-                idle = try await sleepUntilWork(capabilities: capabilities, idle: idle, watching: watching)
+                idle = try await sleepUntilWork(capabilities: capabilities, idle: idle, watch: watch)
             } catch {
                 retryLater(batch, after: error)
                 await waitForWakeup(timeout: errorBackoff)
@@ -69,24 +70,23 @@ extension WorkerPool {
     }
 
     /// Sleeps (without writing) until a task is ready or a handler finished. It looks at the
-    /// ready set again when woken by an enqueue in this process or a commit in any (see
-    /// ``TaskQueue/watchCommits(_:)``), when the next delayed task is due, or after the idle
-    /// poll interval. On a store that can tell neither (`nil`, not `watching`), it claims again
-    /// after each sleep.
+    /// ready set again when `watch` wakes it (an enqueue in this process, a commit in any), when
+    /// the next delayed task is due, or after the idle interval, which doubles up to the idle
+    /// poll's bound. On a store that can tell neither, it claims again after each sleep.
     /// - Returns: the next idle interval.
-    func sleepUntilWork(capabilities: [String], idle: Duration, watching: Bool) async throws -> Duration {
+    func sleepUntilWork(capabilities: [String], idle: Duration, watch: WorkWatch) async throws -> Duration {
         var idle = idle
         while !isStopping {
-            let untilReady = try await queue.timeUntilReady(capabilities: capabilities)
-            if untilReady == .zero { return configuration.idlePoll.lowerBound }
-            let sleep = min(idle, untilReady ?? idle)
+            let look = try await watch.look(at: [capabilities])
+            if !look.ready.isEmpty { return configuration.idlePoll.lowerBound }
+            let sleep = min(idle, look.due ?? idle)
             idle = min(idle * 2, configuration.idlePoll.upperBound)
             // A task enqueued here is likely ready (a delayed one costs an empty claim), and a
             // finished handler wants settling: go now. A commit elsewhere may be anything: look.
-            if await wakeup.wait(timeout: sleep), wakeup.takeEnqueued() || state.withLock({ !$0.unsettled.isEmpty }) {
+            if await watch.sleep(sleep), wakeup.takeEnqueued() || state.withLock({ !$0.unsettled.isEmpty }) {
                 return configuration.idlePoll.lowerBound
             }
-            if untilReady == nil && !watching { return idle }
+            if look.due == nil && !watch.seesCommits { return idle }
         }
         return idle
     }
@@ -151,7 +151,7 @@ extension WorkerPool {
         let work = Task {
             let watchdog = lease.task.timeout.map { timeout in
                 Task {
-                    try await Task.sleep(for: timeout)
+                    try await self.configuration.clock.sleep(for: timeout)
                     self.stopHandler(lease.id, because: .timedOut)
                 }
             }

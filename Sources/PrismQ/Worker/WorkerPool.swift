@@ -56,10 +56,10 @@ public final class WorkerPool: Service, Sendable {
     public let configuration: WorkerPoolConfiguration
     let logger: Logger
     let state: Mutex<State>
-    let wakeup = WakeupSignal()
-    let stopSignal = WakeupSignal()
-    let settled = WakeupSignal()
-    let backgroundStop = WakeupSignal()
+    let wakeup: WakeupSignal
+    let stopSignal: WakeupSignal
+    let settled: WakeupSignal
+    let backgroundStop: WakeupSignal
 
     /// A pool over `queue`. Register handlers before running it.
     public init(
@@ -72,6 +72,10 @@ public final class WorkerPool: Service, Sendable {
         logger[metadataKey: "prismq.worker.id"] = "\(configuration.workerID)"
         self.logger = logger
         self.state = Mutex(State(strategy: configuration.strategy))
+        wakeup = WakeupSignal(clock: configuration.clock)
+        stopSignal = WakeupSignal(clock: configuration.clock)
+        settled = WakeupSignal(clock: configuration.clock)
+        backgroundStop = WakeupSignal(clock: configuration.clock)
     }
 
     /// Handles tasks of `type` with raw JSON payloads; the returned JSON becomes the result.
@@ -138,12 +142,8 @@ public final class WorkerPool: Service, Sendable {
                 strategy: strategy
             )
         )
-        queue.wakeups.add(wakeup)
-        let commits = queue.watchCommits { [wakeup] in wakeup.notify() }
-        defer {
-            queue.wakeups.remove(wakeup)
-            commits?.cancel()
-        }
+        let watch = WorkWatch(queue: queue, signal: wakeup)
+        defer { watch.close() }
         logger.info("Worker pool started", metadata: ["prismq.capabilities": "\(capabilities)"])
 
         let renewer = Task { await renewLeases() }
@@ -155,7 +155,7 @@ public final class WorkerPool: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    await self.workLoop(capabilities: hasFallback ? [] : capabilities, watching: commits != nil)
+                    await self.workLoop(capabilities: hasFallback ? [] : capabilities, watch: watch)
                 }
                 group.addTask { await self.enforceGracePeriod() }
             }

@@ -22,6 +22,10 @@ public struct WorkerPoolConfiguration: Sendable {
     /// How often the pool sweeps expired leases (its own ``Sweeper``); `nil` runs none.
     /// Default: 1 s.
     public var sweepInterval: Duration? = .seconds(1)
+    /// The clock of the pool's timers: idle polls, lease renewals, heartbeats, sweeps, task
+    /// timeouts and the grace period. Tests pass a ``ManualClock/timer`` to move time by hand.
+    /// Default: `ContinuousClock`.
+    public var clock: any Clock<Duration> = ContinuousClock()
 
     /// Every default.
     public init() {}
