@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PrismQSQLite", targets: ["PrismQSQLite"]),
         .library(name: "PrismQConformance", targets: ["PrismQConformance"]),
         .library(name: "PrismQClient", targets: ["PrismQClient"]),
+        .library(name: "PrismQPostgres", targets: ["PrismQPostgres"]),
         .executable(name: "prismq", targets: ["prismq"]),
     ],
     dependencies: [
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -43,6 +45,15 @@ let package = Package(
             dependencies: [
                 "PrismQ",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "PrismQPostgres",
+            dependencies: [
+                "PrismQ",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
@@ -89,7 +100,8 @@ let package = Package(
         .executableTarget(
             name: "prismq",
             dependencies: [
-                "PrismQ", "PrismQSQLite", "PrismQServer", "PrismQClient", "PrismQWire", "PrismQBench", "PrismQTerminal",
+                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQServer", "PrismQClient", "PrismQWire", "PrismQBench",
+                "PrismQTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -125,8 +137,13 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "PrismQPostgresTests",
+            dependencies: ["PrismQ", "PrismQPostgres", "PrismQConformance"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "PrismQCLITests",
-            dependencies: ["PrismQ", "PrismQSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PrismQ", "PrismQSQLite", "PrismQPostgres", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: upcoming
         ),
     ]

@@ -46,12 +46,14 @@ struct StoreLocationTests {
         #expect((try? CLIRunner.object(fromEnvironment.stdout)["tasks"] as? [Any])?.count == 1)
     }
 
-    @Test func unknownAndReservedSchemesAreClearErrorsThatCreateNothing() async throws {
+    @Test func unknownSchemesAndBadURLsAreClearErrorsThatCreateNothing() async throws {
         let work = cli.directory + "/work"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let cases = [
             ("mysql://db/queue", "Unknown store scheme 'mysql:'"),
-            ("postgres://localhost/queue", "PostgreSQL stores are not built yet"),
+            ("postgres://localhost/queue?colour=red", "Unknown URL option colour"),
+            ("postgres://localhost/queue?schema=Bad-Name", "The schema name must be"),
+            ("postgresql://localhost/queue?sslmode=maybe", "sslmode is one of"),
             ("sqlite://host/queue.db", "names a host"),
             ("sqlite:queue.db?mode=ro", "takes no query"),
             ("http://", "is not a server URL"),
@@ -64,7 +66,8 @@ struct StoreLocationTests {
             #expect(result.status == 1, "\(location)")
             #expect(result.stderr.hasPrefix("prismq: ") && result.stderr.contains(message), "\(result.stderr)")
             if location.hasPrefix("mysql") {
-                #expect(result.stderr.contains("sqlite:, http://, https://"), "the known schemes are listed")
+                #expect(
+                    result.stderr.contains("sqlite:, http://, https://, postgres://"), "the known schemes are listed")
             }
         }
         #expect(try entries(work).isEmpty, "nothing was created")
@@ -73,6 +76,6 @@ struct StoreLocationTests {
         let upper = try await cli.run(["list", "--db", "HTTP://127.0.0.1:9"])
         #expect(upper.status == 1 && upper.stderr.contains("Cannot reach the server"), "an upper-case scheme is a URL")
         let serve = try await cli.run(["serve", "--db", "http://127.0.0.1:9"])
-        #expect(serve.status == 1 && serve.stderr.contains("serve works on a SQLite database"))
+        #expect(serve.status == 1 && serve.stderr.contains("serve works on a SQLite or PostgreSQL database"))
     }
 }

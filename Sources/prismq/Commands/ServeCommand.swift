@@ -62,8 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
         server.claimWaitLimit = Duration(seconds: max(0, min(claimWaitLimit, 30)), rounding: .towardZero)
         do {
             let location = try store.location()
-            guard case .sqlite = location else {
-                throw QueueError(.invalidArgument, "serve works on a SQLite database, not on a server URL.")
+            if case .remote = location {
+                throw QueueError(
+                    .invalidArgument, "serve works on a SQLite or PostgreSQL database, not on a server URL.")
             }
             server.databaseURL = location.description
             try server.validate()
@@ -75,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             var configuration = TaskQueueConfiguration()
             configuration.limits.maxPayloadBytes = maxPayloadBytes
-            let queue = try store.openQueue(mustExist: false, configuration: configuration)
+            let queue = try await store.openQueue(mustExist: false, configuration: configuration)
             var logger = Logger(label: "prismq.server")
             logger.logLevel = .notice
             let registry = PrometheusCollectorRegistry()

@@ -1,24 +1,28 @@
 import Foundation
 import PrismQ
+import PrismQPostgres
 
 /// Where a command's queue lives, as `--db` (or `PRISMQ_QUEUE_DB_PATH`) names it: the one
 /// parser of store locations.
 ///
 /// - a plain path, `sqlite:///absolute/path` or `sqlite:relative/path`: a SQLite file;
 /// - `http://host:port` or `https://…`: a `prismq serve` elsewhere;
-/// - `postgres://…` is reserved for the PostgreSQL store, which is not built yet.
+/// - `postgres://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME` (or `postgresql://`): a
+///   PostgreSQL database.
 enum StoreLocation: Equatable, CustomStringConvertible {
     case sqlite(path: String)
     case remote(url: String)
+    /// The URL as given (with its password); ``description`` leaves the password out.
+    case postgres(url: String, configuration: PostgresConfiguration)
 
     /// The schemes a location may carry, as an error lists them.
-    static let knownSchemes = "sqlite:, http://, https:// (or a plain file path)"
+    static let knownSchemes = "sqlite:, http://, https://, postgres:// (or a plain file path)"
 
     /// Parses a location.
     ///
     /// - Throws: `invalidArgument` for an empty location, an unknown scheme (the message lists
-    ///   the known ones), `postgres://` (not built yet), a `sqlite:` URL with a host, query or
-    ///   empty path, or an `http(s)` URL without a host.
+    ///   the known ones), a `sqlite:` URL with a host, query or empty path, an `http(s)` URL
+    ///   without a host, or a PostgreSQL URL that does not parse.
     init(parsing text: String) throws(QueueError) {
         guard !text.isEmpty else { throw QueueError(.invalidArgument, "The database location is empty.") }
         guard let scheme = Self.scheme(of: text) else {
@@ -36,9 +40,7 @@ enum StoreLocation: Equatable, CustomStringConvertible {
             }
             self = .remote(url: text.hasSuffix("/") ? String(text.dropLast()) : text)
         case "postgres", "postgresql":
-            throw QueueError(
-                .invalidArgument,
-                "PostgreSQL stores are not built yet; use a SQLite file or an http(s):// server for now.")
+            self = .postgres(url: text, configuration: try PostgresConfiguration(url: text))
         default:
             throw QueueError(
                 .invalidArgument, "Unknown store scheme '\(scheme):' in '\(text)'; known: \(Self.knownSchemes).")
@@ -47,6 +49,15 @@ enum StoreLocation: Equatable, CustomStringConvertible {
 
     /// The scheme of `text` when it is a URL: `sqlite:…` (a path may follow at once), or any
     /// `name://…`. A path with a colon elsewhere (`./a:b.db`, `a:b.db`) has none.
+    static func == (lhs: StoreLocation, rhs: StoreLocation) -> Bool {
+        switch (lhs, rhs) {
+        case (.sqlite(let a), .sqlite(let b)): a == b
+        case (.remote(let a), .remote(let b)): a == b
+        case (.postgres(let a, _), .postgres(let b, _)): a == b
+        default: false
+        }
+    }
+
     private static func scheme(of text: String) -> String? {
         guard let colon = text.firstIndex(of: ":") else { return nil }
         let name = text[..<colon]
@@ -84,7 +95,7 @@ enum StoreLocation: Equatable, CustomStringConvertible {
     }
 
     /// The canonical URL: `sqlite:///absolute/path` (relative paths resolved against the
-    /// working directory) or the server's URL.
+    /// working directory), the server's URL, or the PostgreSQL URL without its password.
     var description: String {
         switch self {
         case .sqlite(let path):
@@ -95,6 +106,8 @@ enum StoreLocation: Equatable, CustomStringConvertible {
             return "sqlite://" + escaped
         case .remote(let url):
             return url
+        case .postgres(_, let configuration):
+            return configuration.description
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PrismQ
 import PrismQClient
+import PrismQPostgres
 import PrismQSQLite
 
 /// The options that say which queue a command works on and how it prints.
@@ -62,7 +63,7 @@ struct StoreOptions: ParsableArguments {
     /// an error rather than a new empty queue (so a mistyped path does not go unnoticed).
     func openQueue(
         mustExist: Bool, configuration: TaskQueueConfiguration = TaskQueueConfiguration()
-    ) throws(QueueError) -> TaskQueue {
+    ) async throws(QueueError) -> TaskQueue {
         switch try location() {
         case .remote(let url):
             // The server checks sizes against its own limit, which may be larger than ours.
@@ -77,6 +78,8 @@ struct StoreOptions: ParsableArguments {
             sqlite.profile = try SQLitePragmaProfile.named(profile)
             sqlite.indexedPayloadFields = indexedPayloadFields
             return TaskQueue(store: try .sqlite(path: path, configuration: sqlite), configuration: configuration)
+        case .postgres(_, let postgres):
+            return TaskQueue(store: try await PostgresStore(configuration: postgres), configuration: configuration)
         }
     }
 }
@@ -120,7 +123,7 @@ extension QueueCommand {
     func run() async throws {
         do {
             let input = try input()
-            try await run(queue: try store.openQueue(mustExist: !createsDatabase), input: input)
+            try await run(queue: try await store.openQueue(mustExist: !createsDatabase), input: input)
         } catch {
             FileHandle.standardError.write(
                 Data("prismq: \(error.message.isEmpty ? error.code.name : error.message)\n".utf8))

@@ -1,0 +1,105 @@
+import Foundation
+import PostgresNIO
+import PrismQ
+
+// The worker registry, readiness and maintenance.
+extension PostgresStore {
+    public func register(_ worker: WorkerRegistration) async throws(QueueError) {
+        let pid = worker.pid.map(Int64.init)
+        try await transaction { [logger] connection, now in
+            try await connection.rows(
+                """
+                INSERT INTO workers (id, hostname, pid, capabilities, strategy, started_at, last_heartbeat_at)
+                VALUES (\(worker.id), \(worker.hostname), \(pid), \(worker.capabilities), \(worker.strategy?.rawValue),
+                        \(now), \(now))
+                ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid,
+                    capabilities = excluded.capabilities, strategy = excluded.strategy,
+                    started_at = excluded.started_at, last_heartbeat_at = excluded.last_heartbeat_at, stopped_at = NULL
+                """, logger)
+        }
+    }
+
+    public func workerHeartbeat(id: String) async throws(QueueError) {
+        try await transaction { [logger] connection, now in
+            try await connection.rows(
+                "UPDATE workers SET last_heartbeat_at = \(now), stopped_at = NULL WHERE id = \(id)", logger)
+        }
+    }
+
+    public func workerStopped(id: String) async throws(QueueError) {
+        try await transaction { [logger] connection, now in
+            try await connection.rows(
+                "UPDATE workers SET stopped_at = \(now), last_heartbeat_at = \(now) WHERE id = \(id)", logger)
+        }
+    }
+
+    public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
+        let types = Array(Set(capabilities)).sorted()
+        return try await read { [logger] connection, now in
+            let filter: PostgresQuery =
+                types.isEmpty
+                ? "SELECT min(run_after) FROM tasks WHERE status = 'queued'"
+                : "SELECT min(run_after) FROM tasks WHERE status = 'queued' AND type = ANY(\(types))"
+            let next = try await connection.rows(filter, logger)[0].decode(Int64?.self)
+            return next.map { .milliseconds(max(0, $0 - now)) }
+        }
+    }
+
+    public func requeueExpired(limit: Int) async throws(QueueError) -> Int {
+        try await transaction { [logger] connection, now in
+            // Locked rows are another sweeper's: skipped, so sweepers on many hosts never collide.
+            let expired = try await connection.tasks(
+                """
+                SELECT \(unescaped: TaskColumns.list) FROM tasks
+                WHERE status = 'running' AND lease_expires_at < \(now)
+                ORDER BY lease_expires_at LIMIT \(Int64(max(1, limit))) FOR UPDATE SKIP LOCKED
+                """, logger)
+            for task in expired {
+                let error = "The lease of worker \(task.claimedBy ?? "?") expired."
+                let outcome: String
+                if task.cancelRequested {
+                    try await Self.finish(
+                        task.id, as: .cancelled, error: error, now: now, connection: connection, logger: logger)
+                    outcome = "cancelled"
+                } else if task.attempts >= task.maxAttempts {
+                    try await Self.finish(
+                        task.id, as: .dead, error: error, now: now, connection: connection, logger: logger)
+                    outcome = "dead: out of attempts"
+                } else {
+                    try await Self.requeue(
+                        task.id, runAfter: now, attempts: task.attempts, error: error, connection: connection,
+                        logger: logger)
+                    outcome = "queued again"
+                }
+                try await Self.appendLog(
+                    taskID: task.id, event: .expired, at: now, workerID: task.claimedBy, message: outcome,
+                    connection: connection, logger: logger)
+            }
+            return expired.count
+        }
+    }
+
+    public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
+        let before = TaskColumns.millis(cutoff)
+        return try await transaction { [logger] connection, _ in
+            var deleted = 0
+            for status in [TaskStatus.completed, .dead, .cancelled] where deleted < limit {
+                let rows = try await connection.rows(
+                    """
+                    WITH gone AS (
+                        DELETE FROM tasks WHERE id IN (
+                            SELECT id FROM tasks WHERE status = \(status.rawValue) AND completed_at < \(before)
+                            ORDER BY completed_at LIMIT \(Int64(limit - deleted)) FOR UPDATE SKIP LOCKED
+                        ) RETURNING 1
+                    )
+                    SELECT count(*) FROM gone
+                    """, logger)
+                deleted += Int(try rows[0].decode(Int64.self))
+            }
+            return deleted
+        }
+    }
+
+    /// Nothing to do here: PostgreSQL's autovacuum keeps the tables and their statistics.
+    public func maintain() async throws(QueueError) {}
+}

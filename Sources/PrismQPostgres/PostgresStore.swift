@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import PostgresNIO
+import PrismQ
+import Synchronization
+
+/// The queue in PostgreSQL, for many machines: workers and servers on several hosts share one
+/// queue. Claims lock with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on
+/// each other or take the same task; leases and delays run on the database's clock.
+///
+/// ```swift
+/// let store = try await PostgresStore(url: "postgres://prismq:secret@db:5432/app")
+/// let queue = TaskQueue(store: store)
+/// ```
+///
+/// The store runs its own connection pool (postgres-nio's `PostgresClient`) until ``close()``.
+public final class PostgresStore: QueueStore {
+    /// The settings it was opened with.
+    public let configuration: PostgresConfiguration
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    private let counters = Counters()
+
+    /// Opens the queue at `url` (see ``PostgresConfiguration/init(url:)``).
+    public convenience init(url: String, logger: Logger = Logger(label: "prismq.postgres")) async throws(QueueError) {
+        try await self.init(configuration: PostgresConfiguration(url: url), logger: logger)
+    }
+
+    /// Connects, and makes or upgrades the queue's schema.
+    ///
+    /// - Throws: `storage` when the server cannot be reached or refuses the role (with the
+    ///   server's reason), or the schema is newer than this code.
+    public init(
+        configuration: PostgresConfiguration, logger: Logger = Logger(label: "prismq.postgres")
+    ) async throws(QueueError) {
+        try PostgresConfiguration.validate(schema: configuration.schema)
+        self.configuration = configuration
+        self.logger = logger
+        // The pool retries a failed connection quietly; a call that gets none fails on its own.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        var settings = PostgresClient.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: Self.tls(configuration.tls)
+        )
+        settings.options.maximumConnections = configuration.maxConnections
+        settings.options.connectTimeout = configuration.connectTimeout
+        settings.options.additionalStartupParameters = [("search_path", "\"\(configuration.schema)\"")]
+        let client = PostgresClient(configuration: settings, backgroundLogger: background)
+        self.client = client
+        runner = Task { await client.run() }
+        do {
+            try await Self.migrateOnOwnConnection(configuration, logger: background)
+        } catch {
+            runner.cancel()
+            throw translate(error)
+        }
+    }
+
+    /// Makes or upgrades the schema on a connection of its own, opened directly so that a
+    /// refused connection or a wrong password fails at once with the server's reason (the pool
+    /// would keep retrying).
+    private static func migrateOnOwnConnection(_ configuration: PostgresConfiguration, logger: Logger) async throws {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch configuration.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        var settings = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: tls
+        )
+        settings.options.connectTimeout = .milliseconds(TaskColumns.millis(configuration.connectTimeout))
+        let connection = try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
+        do {
+            try await PostgresSchema.migrate(schema: configuration.schema, connection: connection, logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    deinit {
+        runner.cancel()
+    }
+
+    /// Closes the connections; calls made afterwards fail.
+    public func close() {
+        runner.cancel()
+    }
+
+    private static func tls(_ mode: PostgresConfiguration.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    // MARK: Running statements
+
+    /// Runs `body` in a transaction; `now` is the time every statement of it uses.
+    func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
+    ) async throws(QueueError) -> T {
+        counters.writes.add(1, ordering: .relaxed)
+        return try await onConnection { [self] connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                try await body(connection, try await now(connection))
+            }
+        }
+    }
+
+    /// Runs `body` on a connection, outside a transaction (one statement is atomic by itself).
+    func read<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
+    ) async throws(QueueError) -> T {
+        counters.reads.add(1, ordering: .relaxed)
+        return try await onConnection { [self] connection in try await body(connection, try await now(connection)) }
+    }
+
+    /// Runs `body` on a pooled connection. A call that gets none within the connect timeout
+    /// (the server is down or refuses us) fails with `storage` instead of waiting for it; once
+    /// `body` has started it runs to its end.
+    private func onConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(QueueError) -> T {
+        let started = StartFlag()
+        let timeout = configuration.connectTimeout
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { [client] in
+                    try await client.withConnection { connection in
+                        started.value.store(true, ordering: .relaxed)
+                        return try await body(connection)
+                    }
+                }
+                group.addTask { [server] in
+                    try await Task.sleep(for: timeout)
+                    guard started.value.load(ordering: .relaxed) else {
+                        throw QueueError(.storage, "\(server) cannot be reached: no connection within \(timeout).")
+                    }
+                    return nil
+                }
+                while let result = try await group.next() {
+                    if let result {
+                        group.cancelAll()
+                        return result
+                    }
+                }
+                throw QueueError(.storage, "\(server): the call ended without an answer.")
+            }
+        } catch {
+            counters.errors.add(1, ordering: .relaxed)
+            throw translate(error)
+        }
+    }
+
+    /// Now in milliseconds since 1970: the injected clock's, else the database server's.
+    private func now(_ connection: PostgresConnection) async throws -> Int64 {
+        if let clock = configuration.clock { return TaskColumns.millis(clock.now()) }
+        let rows = try await connection.query(
+            "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint", logger: logger
+        ).collect()
+        return try rows[0].decode(Int64.self)
+    }
+
+    /// A `QueueError` for a failure of the database or the connection; never names the password.
+    func translate(_ error: any Error) -> QueueError {
+        switch error {
+        case let error as QueueError:
+            return error
+        case let error as PostgresTransactionError:
+            if let inner = error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError {
+                return translate(inner)
+            }
+            return QueueError(.storage, "A transaction on \(server) failed.")
+        case let error as PSQLError:
+            if error.code == .server, let info = error.serverInfo {
+                let state = info[.sqlState] ?? ""
+                let message = info[.message] ?? "an error"
+                if ["40001", "40P01", "55P03", "53300"].contains(state) {
+                    return QueueError(.busy, "\(server) is busy (\(message)); try again shortly.")
+                }
+                return QueueError(.storage, "\(server) failed: \(message) (SQLSTATE \(state)).")
+            }
+            return QueueError(.storage, "\(server) cannot be reached (\(error.code)).")
+        default:
+            return QueueError(.storage, "\(server) failed: \(type(of: error)).")
+        }
+    }
+
+    /// The server and schema, for messages.
+    var server: String { "PostgreSQL at \(configuration.host):\(configuration.port) (schema \(configuration.schema))" }
+
+    /// Now for a caller outside a statement: the injected clock's, else this host's.
+    var localNow: Int64 { TaskColumns.millis(configuration.clock?.now() ?? Date()) }
+
+    public var statistics: StoreStatistics {
+        StoreStatistics(
+            readConnections: configuration.maxConnections, writeConnections: configuration.maxConnections,
+            reads: counters.reads.load(ordering: .relaxed), writes: counters.writes.load(ordering: .relaxed),
+            waits: 0, errors: counters.errors.load(ordering: .relaxed)
+        )
+    }
+
+    /// Whether a call got its connection.
+    private final class StartFlag: Sendable {
+        let value = Atomic(false)
+    }
+
+    private final class Counters: Sendable {
+        let reads = Atomic(0)
+        let writes = Atomic(0)
+        let errors = Atomic(0)
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `query` and reads every row.
+    func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
+    }
+
+    /// The tasks `query` returns (it selects ``TaskColumns/list``).
+    func tasks(_ query: PostgresQuery, _ logger: Logger) async throws -> [QueueTask] {
+        try await rows(query, logger).map(TaskColumns.decode)
+    }
+}

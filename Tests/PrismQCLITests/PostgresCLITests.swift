@@ -1,0 +1,114 @@
+import Foundation
+import PrismQ
+import PrismQPostgres
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The server `scripts/with-postgres` started for `./scripts/test`.
+private let serverURL = ProcessInfo.processInfo.environment["PRISMQ_TEST_POSTGRES_URL"]
+
+/// The command line on a PostgreSQL queue: `--db postgres://…` in every command, worker
+/// processes sharing one queue, `serve`, and passwords kept out of every message.
+@Suite("prismq on PostgreSQL", .enabled(if: serverURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+struct PostgresCLITests {
+    let cli = CLIRunner()
+    /// The test server's URL with a schema of this test's own.
+    let url: String
+
+    init() throws {
+        url =
+            try #require(serverURL) + "?sslmode=disable&schema=cli_"
+            + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    func openStore() async throws -> PostgresStore {
+        try await PostgresStore(url: url)
+    }
+
+    @Test func commandsWorkOnAPostgresQueueAndWorkersShareItExactlyOnceThroughAKill() async throws {
+        let added = try await cli.run(["enqueue", "--db", url, "--type", "t", "--payload", #"{"n":1}"#])
+        #expect(added.status == 0, "\(added.stderr)")
+        let listed = try await cli.run(["list", "--json", "--db", url])
+        #expect((try? CLIRunner.object(listed.stdout)["tasks"] as? [Any])?.count == 1, "\(listed.stderr)")
+
+        let store = try await openStore()
+        defer { store.close() }
+        let queue = TaskQueue(store: store)
+        _ = try await queue.enqueue(
+            batch: (0..<999).map { NewTask(type: "t", payload: try! RawJSON(validating: "\($0)")) })
+        let options = ["--db", url, "--type", "t", "--concurrency", "4", "--lease", "1.5", "--exec", "cat >/dev/null"]
+        let victim = try cli.start(["worker", "--worker-id", "victim"] + options)
+        let others = try ["w1", "w2"].map { try cli.start(["worker", "--worker-id", $0] + options) }
+
+        let holding = try await eventually(timeout: .seconds(120)) {
+            let stats = try await queue.stats()
+            let held = try await queue.workers().first { $0.id == "victim" }?.currentTasks ?? 0
+            return stats.byStatus[.completed, default: 0] >= 200 && held > 0
+        }
+        #expect(holding, "the victim never held a running task")
+        kill(victim.process.processIdentifier, SIGKILL)
+        #expect(await victim.wait().status == SIGKILL)
+        let finished = try await eventually(timeout: .seconds(180)) {
+            try await queue.stats().byStatus[.completed] == 1000
+        }
+        #expect(finished)
+        for other in others { other.process.terminate() }
+        for other in others { #expect(await other.wait().status == 0) }
+
+        var tasks: [QueueTask] = []
+        var page = PageRequest(limit: 500)
+        repeat {
+            let listed = try await queue.tasks(matching: TaskFilter(), page: page)
+            tasks += listed.tasks
+            page.cursor = listed.nextCursor
+        } while page.cursor != nil
+        #expect(tasks.count == 1000 && tasks.allSatisfy { $0.status == .completed }, "no task lost or duplicated")
+        var expired = 0
+        for task in tasks where task.attempts > 1 {
+            let logs = try await queue.logs(taskID: task.id)
+            #expect(logs.filter { $0.event == .completed }.count == 1, "task \(task.id) completed once")
+            expired += logs.filter { $0.event == .expired && $0.workerID == "victim" }.count
+        }
+        #expect(expired > 0, "the victim's leases expired and its tasks ran again elsewhere")
+        let states = Dictionary(uniqueKeysWithValues: try await queue.workers().map { ($0.id, $0.state) })
+        #expect(states["w1"] == .stopped && states["w2"] == .stopped && states["victim"] != .stopped)
+    }
+
+    @Test func serveRunsOnPostgresAndNamesItWithoutThePassword() async throws {
+        let server = try cli.start(["serve", "--db", url, "--port", "0"])
+        defer { server.process.terminate() }
+        var banner = ""
+        for _ in 0..<500 where !banner.contains("\n") {
+            banner = String(decoding: FileManager.default.contents(atPath: server.out) ?? Data(), as: UTF8.self)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let base = try #require(banner.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        let password = try #require(URLComponents(string: url)?.password)
+        #expect(banner.contains("postgres://prismq@") && !banner.contains(password), "\(banner)")
+
+        var request = URLRequest(url: URL(string: base + "/queue/tasks")!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(#"{"type":"job","payload":{"a":[1,2]}}"#.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (_, created) = try await URLSession.shared.data(for: request)
+        #expect((created as? HTTPURLResponse)?.statusCode == 201)
+        let (health, _) = try await URLSession.shared.data(from: URL(string: base + "/health")!)
+        let text = String(decoding: health, as: UTF8.self)
+        #expect(text.contains("\"ok\"") && !text.contains(password), "\(text)")
+        let store = try await openStore()
+        defer { store.close() }
+        #expect(try await TaskQueue(store: store).stats().byType["job"]?[.queued] == 1)
+    }
+
+    @Test func aWrongPasswordIsAClearErrorThatNeverShowsIt() async throws {
+        var components = try #require(URLComponents(string: url))
+        components.password = "wrong-secret-7x2"
+        let result = try await cli.run(["list", "--db", components.string!])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("prismq: ") && result.stderr.contains("PostgreSQL at"), "\(result.stderr)")
+        #expect(!result.stderr.contains("wrong-secret-7x2"))
+    }
+}
