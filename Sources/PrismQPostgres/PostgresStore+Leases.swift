@@ -4,7 +4,7 @@ import PrismQ
 
 extension PostgresStore {
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
-        try await transaction { [logger] connection, now in
+        try await read(writing: true) { [logger] connection, now in
             try await Self.claim(request, now: now, connection: connection, logger: logger)
         }
     }
@@ -116,7 +116,7 @@ extension PostgresStore {
     }
 
     public func complete(_ lease: LeaseID, result: RawJSON?) async throws(QueueError) -> QueueTask {
-        try await transaction { [logger] connection, now in
+        try await read(writing: true) { [logger] connection, now in
             try await Self.complete(lease, result: result, now: now, connection: connection, logger: logger)
         }
     }
@@ -160,20 +160,14 @@ extension PostgresStore {
         logger: Logger
     ) async throws -> [Result<QueueTask, QueueError>] {
         var outcomes = [Result<QueueTask, QueueError>?](repeating: nil, count: settlements.count)
-        let leases = settlements.map(\.lease)
-        if Set(leases).count == leases.count {
-            let completions = settlements.enumerated().compactMap { index, settlement -> (Int, LeaseID, RawJSON?)? in
-                guard case .completed(let result) = settlement.outcome else { return nil }
-                return (index, settlement.lease, result)
-            }
-            let completed = try await complete(
-                completions.map { ($0.1, $0.2) }, now: now, connection: connection, logger: logger)
-            for (index, lease, _) in completions {
-                if let task = completed[lease] {
-                    outcomes[index] = .success(task)
-                } else {
-                    outcomes[index] = .failure(try await leaseLost(lease, connection: connection, logger: logger))
-                }
+        let completions = LeaseEnding.batchedCompletions(settlements)
+        let completed = try await complete(
+            completions.map { ($0.lease, $0.result) }, now: now, connection: connection, logger: logger)
+        for (index, lease, _) in completions {
+            if let task = completed[lease] {
+                outcomes[index] = .success(task)
+            } else {
+                outcomes[index] = .failure(try await leaseLost(lease, connection: connection, logger: logger))
             }
         }
         for (index, settlement) in settlements.enumerated() where outcomes[index] == nil {
@@ -249,59 +243,19 @@ extension PostgresStore {
     }
 
     private static func fail(
-        _ lease: LeaseID, error message: String, retryable: Bool, retryPolicy: RetryPolicy, now: Int64,
+        _ lease: LeaseID, error: String, retryable: Bool, retryPolicy: RetryPolicy, now: Int64,
         connection: PostgresConnection, logger: Logger
     ) async throws -> QueueTask {
         let task = try await holder(of: lease, connection: connection, logger: logger)
-        let retryDelay = retryPolicy.delay(afterAttempt: task.attempts)
-        let outcome: String
-        if task.cancelRequested {
-            try await finish(
-                lease.taskID, as: .cancelled, error: message, now: now, connection: connection, logger: logger)
-            try await appendLog(
-                taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
-                message: "stopped by its worker: \(message)", connection: connection, logger: logger)
-            return try await fetchTask(id: lease.taskID, connection: connection, logger: logger)
-        } else if let retryDelay, retryable, task.attempts < task.maxAttempts {
-            let runAfter = now + TaskColumns.millis(retryDelay)
-            try await requeue(
-                task.id, runAfter: runAfter, attempts: task.attempts, error: message, connection: connection,
-                logger: logger)
-            outcome = "retry at \(RFC3339.string(from: TaskColumns.date(runAfter)))"
-        } else {
-            try await finish(lease.taskID, as: .dead, error: message, now: now, connection: connection, logger: logger)
-            outcome =
-                !retryable
-                ? "dead: not retryable"
-                : retryDelay == nil ? "dead: the retry policy does not retry" : "dead: out of attempts"
-        }
-        try await appendLog(
-            taskID: lease.taskID, event: .failed, at: now, workerID: task.claimedBy, message: "\(outcome); \(message)",
-            connection: connection, logger: logger)
-        return try await fetchTask(id: lease.taskID, connection: connection, logger: logger)
+        let ending = LeaseEnding.failed(task, error: error, retryable: retryable, retryPolicy: retryPolicy, now: now)
+        return try await apply(ending, to: task, now: now, connection: connection, logger: logger)
     }
 
     private static func release(
         _ lease: LeaseID, now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> QueueTask {
         let task = try await holder(of: lease, connection: connection, logger: logger)
-        if task.cancelRequested {
-            try await finish(
-                lease.taskID, as: .cancelled, error: "Cancelled while running.", now: now, connection: connection,
-                logger: logger)
-            try await appendLog(
-                taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
-                message: "its worker shut down after cancellation was asked for", connection: connection,
-                logger: logger)
-            return try await fetchTask(id: lease.taskID, connection: connection, logger: logger)
-        }
-        try await requeue(
-            task.id, runAfter: now, attempts: max(0, task.attempts - 1), error: task.lastError, connection: connection,
-            logger: logger)
-        try await appendLog(
-            taskID: lease.taskID, event: .released, at: now, workerID: task.claimedBy,
-            message: "handed back at shutdown; the attempt is not spent", connection: connection, logger: logger)
-        return try await fetchTask(id: lease.taskID, connection: connection, logger: logger)
+        return try await apply(.released(task, now: now), to: task, now: now, connection: connection, logger: logger)
     }
 
     /// The running task this lease holds, locked for the transaction, or `leaseLost` / `notFound`.
@@ -332,29 +286,43 @@ extension PostgresStore {
         }
     }
 
-    /// Ends a running task as `dead` or `cancelled`, keeping its error.
-    static func finish(
-        _ id: Int64, as status: TaskStatus, error: String, now: Int64, connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try await connection.rows(
-            """
-            UPDATE tasks SET status = \(status.rawValue), completed_at = \(now), last_error = \(error),
-                             lease_token = NULL, lease_expires_at = NULL
-            WHERE id = \(id)
-            """, logger)
-    }
-
-    /// Puts a running task back to `queued` with a fresh scheduling key.
-    static func requeue(
-        _ id: Int64, runAfter: Int64, attempts: Int, error: String?, connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try await connection.rows(
-            """
-            UPDATE tasks SET status = 'queued', run_after = \(runAfter), attempts = \(Int64(attempts)),
-                             last_error = \(error), lease_token = NULL, lease_expires_at = NULL,
-                             cancel_requested = false,
-                             sched_key = \(unescaped: TaskColumns.schedulingKey(priority: "priority"))
-            WHERE id = \(id)
-            """, logger)
+    /// Ends or requeues a running task as `ending` says and writes its history row, in one
+    /// statement.
+    /// - Returns: the task as it is now.
+    @discardableResult
+    static func apply(
+        _ ending: LeaseEnding, to task: QueueTask, now: Int64, connection: PostgresConnection, logger: Logger
+    ) async throws -> QueueTask {
+        let update: PostgresQuery =
+            switch ending.action {
+            case .finish(let status):
+                """
+                UPDATE tasks SET status = \(status.rawValue), completed_at = \(now), last_error = \(ending.error),
+                                 lease_token = NULL, lease_expires_at = NULL
+                WHERE id = \(task.id) RETURNING \(unescaped: TaskColumns.list)
+                """
+            case .requeue(let runAfter, let attempts):
+                """
+                UPDATE tasks SET status = 'queued', run_after = \(runAfter), attempts = \(Int64(attempts)),
+                                 last_error = \(ending.error), lease_token = NULL, lease_expires_at = NULL,
+                                 cancel_requested = false,
+                                 sched_key = \(unescaped: TaskColumns.schedulingKey(priority: "priority"))
+                WHERE id = \(task.id) RETURNING \(unescaped: TaskColumns.list)
+                """
+            }
+        var query: PostgresQuery = "WITH changed AS ("
+        query.sql += update.sql + "), logged AS (INSERT INTO task_logs (task_id, event, at, worker_id, message) "
+        query.binds = update.binds
+        let base = update.binds.count
+        query.sql +=
+            "SELECT id, $\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4) FROM changed) SELECT * FROM changed"
+        query.binds.append(ending.event.rawValue)
+        query.binds.append(now)
+        query.binds.append(task.claimedBy)
+        query.binds.append(ending.message)
+        guard let changed = try await connection.tasks(query, logger).first else {
+            throw QueueError(.storage, "Task \(task.id) vanished while its lease ended.")
+        }
+        return changed
     }
 }

@@ -6,7 +6,7 @@ import PrismQ
 extension PostgresStore {
     public func register(_ worker: WorkerRegistration) async throws(QueueError) {
         let pid = worker.pid.map(Int64.init)
-        try await transaction { [logger] connection, now in
+        try await read(writing: true) { [logger] connection, now in
             try await connection.rows(
                 """
                 INSERT INTO workers (id, hostname, pid, capabilities, strategy, started_at, last_heartbeat_at)
@@ -20,14 +20,14 @@ extension PostgresStore {
     }
 
     public func workerHeartbeat(id: String) async throws(QueueError) {
-        try await transaction { [logger] connection, now in
+        try await read(writing: true) { [logger] connection, now in
             try await connection.rows(
                 "UPDATE workers SET last_heartbeat_at = \(now), stopped_at = NULL WHERE id = \(id)", logger)
         }
     }
 
     public func workerStopped(id: String) async throws(QueueError) {
-        try await transaction { [logger] connection, now in
+        try await read(writing: true) { [logger] connection, now in
             try await connection.rows(
                 "UPDATE workers SET stopped_at = \(now), last_heartbeat_at = \(now) WHERE id = \(id)", logger)
         }
@@ -55,25 +55,8 @@ extension PostgresStore {
                 ORDER BY lease_expires_at LIMIT \(Int64(max(1, limit))) FOR UPDATE SKIP LOCKED
                 """, logger)
             for task in expired {
-                let error = "The lease of worker \(task.claimedBy ?? "?") expired."
-                let outcome: String
-                if task.cancelRequested {
-                    try await Self.finish(
-                        task.id, as: .cancelled, error: error, now: now, connection: connection, logger: logger)
-                    outcome = "cancelled"
-                } else if task.attempts >= task.maxAttempts {
-                    try await Self.finish(
-                        task.id, as: .dead, error: error, now: now, connection: connection, logger: logger)
-                    outcome = "dead: out of attempts"
-                } else {
-                    try await Self.requeue(
-                        task.id, runAfter: now, attempts: task.attempts, error: error, connection: connection,
-                        logger: logger)
-                    outcome = "queued again"
-                }
-                try await Self.appendLog(
-                    taskID: task.id, event: .expired, at: now, workerID: task.claimedBy, message: outcome,
-                    connection: connection, logger: logger)
+                try await Self.apply(
+                    .expired(task, now: now), to: task, now: now, connection: connection, logger: logger)
             }
             return expired.count
         }

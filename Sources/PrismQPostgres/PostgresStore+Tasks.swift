@@ -4,7 +4,12 @@ import PrismQ
 
 extension PostgresStore {
     public func enqueue(_ tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
-        try await transaction { [logger] connection, now in
+        if tasks.count == 1 {  // one statement
+            return try await read(writing: true) { [logger] connection, now in
+                [try await Self.insert(tasks[0], now: now, connection: connection, logger: logger)]
+            }
+        }
+        return try await transaction { [logger] connection, now in
             var results: [EnqueueResult] = []
             for task in tasks {
                 results.append(try await Self.insert(task, now: now, connection: connection, logger: logger))

@@ -114,11 +114,16 @@ public final class PostgresStore: QueueStore {
         }
     }
 
-    /// Runs `body` on a connection, outside a transaction (one statement is atomic by itself).
+    /// Runs `body` on a connection, outside a transaction: for reads, and for writes of one
+    /// statement (atomic by itself), which so save the `BEGIN` and `COMMIT` round trips.
     func read<T: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
+        writing: Bool = false, _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
     ) async throws(QueueError) -> T {
-        counters.reads.add(1, ordering: .relaxed)
+        if writing {
+            counters.writes.add(1, ordering: .relaxed)
+        } else {
+            counters.reads.add(1, ordering: .relaxed)
+        }
         return try await onConnection { [self] connection in try await body(connection, try await now(connection)) }
     }
 
@@ -221,6 +226,7 @@ public final class PostgresStore: QueueStore {
 
 extension PostgresConnection {
     /// Runs `query` and reads every row.
+    @discardableResult
     func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
         try await self.query(query, logger: logger).collect()
     }

@@ -56,8 +56,7 @@ enum TaskColumns {
 
     /// A duration in whole milliseconds, rounded up so a short timeout never becomes zero.
     static func millis(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        duration.storedMilliseconds
     }
 
     /// A fresh weighted-random key for a task of priority `priority` (a SQL expression): the

@@ -60,21 +60,7 @@ extension SQLiteStore {
                 db.cachedStatement(sql: LeaseSQL.expired), arguments: [now, max(1, limit)]
             )
             for task in expired {
-                let error = "The lease of worker \(task.claimedBy ?? "?") expired."
-                let outcome: String
-                if task.cancelRequested {
-                    try Self.finish(task.id, as: .cancelled, error: error, now: now, db: db)
-                    outcome = "cancelled"
-                } else if task.attempts >= task.maxAttempts {
-                    try Self.finish(task.id, as: .dead, error: error, now: now, db: db)
-                    outcome = "dead: out of attempts"
-                } else {
-                    try Self.requeue(task, runAfter: now, attempts: task.attempts, error: error, db: db)
-                    outcome = "queued again"
-                }
-                try Self.appendLog(
-                    taskID: task.id, event: .expired, at: now, workerID: task.claimedBy, message: outcome, db: db
-                )
+                try Self.apply(.expired(task, now: now), to: task, now: now, db: db)
             }
             return expired.count
         }
@@ -87,16 +73,10 @@ extension SQLiteStore {
         _ settlements: [Settlement], retryPolicy: RetryPolicy, now: Int64, db: Database
     ) throws -> [Result<QueueTask, QueueError>] {
         var outcomes = [Result<QueueTask, QueueError>?](repeating: nil, count: settlements.count)
-        let leases = settlements.map(\.lease)
-        if Set(leases).count == leases.count {
-            let completions = settlements.enumerated().compactMap { index, settlement -> (Int, LeaseID, RawJSON?)? in
-                guard case .completed(let result) = settlement.outcome else { return nil }
-                return (index, settlement.lease, result)
-            }
-            let completed = try complete(completions.map { ($0.1, $0.2) }, now: now, db: db)
-            for (index, lease, _) in completions {
-                outcomes[index] = try completed[lease].map { .success($0) } ?? .failure(leaseLost(lease, db: db))
-            }
+        let completions = LeaseEnding.batchedCompletions(settlements)
+        let completed = try complete(completions.map { ($0.lease, $0.result) }, now: now, db: db)
+        for (index, lease, _) in completions {
+            outcomes[index] = try completed[lease].map { .success($0) } ?? .failure(leaseLost(lease, db: db))
         }
         for (index, settlement) in settlements.enumerated() where outcomes[index] == nil {
             do {
@@ -159,53 +139,32 @@ extension SQLiteStore {
     }
 
     private static func fail(
-        _ lease: LeaseID, error message: String, retryable: Bool, retryPolicy: RetryPolicy, now: Int64,
-        db: Database
+        _ lease: LeaseID, error: String, retryable: Bool, retryPolicy: RetryPolicy, now: Int64, db: Database
     ) throws -> QueueTask {
         let task = try holder(of: lease, db: db)
-        let retryDelay = retryPolicy.delay(afterAttempt: task.attempts)
-        let outcome: String
-        if task.cancelRequested {
-            try finish(lease.taskID, as: .cancelled, error: message, now: now, db: db)
-            try appendLog(
-                taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
-                message: "stopped by its worker: \(message)", db: db
-            )
-            return try fetchTask(id: lease.taskID, db: db)
-        } else if let retryDelay, retryable, task.attempts < task.maxAttempts {
-            let runAfter = now + TaskRow.millis(retryDelay)
-            try requeue(task, runAfter: runAfter, attempts: task.attempts, error: message, db: db)
-            outcome = "retry at \(RFC3339.string(from: TaskRow.date(runAfter)!))"
-        } else {
-            try finish(lease.taskID, as: .dead, error: message, now: now, db: db)
-            outcome =
-                !retryable
-                ? "dead: not retryable"
-                : retryDelay == nil ? "dead: the retry policy does not retry" : "dead: out of attempts"
-        }
-        try appendLog(
-            taskID: lease.taskID, event: .failed, at: now, workerID: task.claimedBy,
-            message: "\(outcome); \(message)", db: db
-        )
+        let ending = LeaseEnding.failed(task, error: error, retryable: retryable, retryPolicy: retryPolicy, now: now)
+        try apply(ending, to: task, now: now, db: db)
         return try fetchTask(id: lease.taskID, db: db)
     }
 
     private static func release(_ lease: LeaseID, now: Int64, db: Database) throws -> QueueTask {
         let task = try holder(of: lease, db: db)
-        if task.cancelRequested {
-            try finish(lease.taskID, as: .cancelled, error: "Cancelled while running.", now: now, db: db)
-            try appendLog(
-                taskID: lease.taskID, event: .cancelled, at: now, workerID: task.claimedBy,
-                message: "its worker shut down after cancellation was asked for", db: db
-            )
-            return try fetchTask(id: lease.taskID, db: db)
-        }
-        try requeue(task, runAfter: now, attempts: max(0, task.attempts - 1), error: task.lastError, db: db)
-        try appendLog(
-            taskID: lease.taskID, event: .released, at: now, workerID: task.claimedBy,
-            message: "handed back at shutdown; the attempt is not spent", db: db
-        )
+        try apply(.released(task, now: now), to: task, now: now, db: db)
         return try fetchTask(id: lease.taskID, db: db)
+    }
+
+    /// Ends or requeues a running task as `ending` says, and writes its history row.
+    private static func apply(_ ending: LeaseEnding, to task: QueueTask, now: Int64, db: Database) throws {
+        switch ending.action {
+        case .finish(let status):
+            try db.cachedStatement(sql: LeaseSQL.finish).execute(arguments: [
+                status.rawValue, now, ending.error, task.id,
+            ])
+        case .requeue(let runAfter, let attempts):
+            try requeue(task, runAfter: runAfter, attempts: attempts, error: ending.error, db: db)
+        }
+        try appendLog(
+            taskID: task.id, event: ending.event, at: now, workerID: task.claimedBy, message: ending.message, db: db)
     }
 
     /// The running task this lease holds, or `leaseLost` / `notFound`.
@@ -227,11 +186,6 @@ extension SQLiteStore {
         } catch let error as QueueError where error.code == .notFound {
             return error
         }
-    }
-
-    /// Ends a running task as `dead` or `cancelled`, keeping its error.
-    private static func finish(_ id: Int64, as status: TaskStatus, error: String, now: Int64, db: Database) throws {
-        try db.cachedStatement(sql: LeaseSQL.finish).execute(arguments: [status.rawValue, now, error, id])
     }
 
     /// Puts a running task back to `queued` with a fresh scheduling key.

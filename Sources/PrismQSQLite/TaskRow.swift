@@ -70,7 +70,6 @@ enum TaskRow {
 
     /// A duration in whole milliseconds, rounded up so a short timeout never becomes zero.
     static func millis(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        duration.storedMilliseconds
     }
 }

@@ -12,3 +12,12 @@ extension Duration {
         self = .milliseconds(Int64((seconds * 1000).rounded(rule)))
     }
 }
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded up so that a short timeout never becomes
+    /// zero: the unit stores keep times in.
+    package var storedMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+    }
+}
