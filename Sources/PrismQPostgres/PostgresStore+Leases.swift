@@ -124,24 +124,24 @@ extension PostgresStore {
     public func fail(
         _ lease: LeaseID, error: String, retryable: Bool, retryPolicy: RetryPolicy
     ) async throws(QueueError) -> QueueTask {
-        try await transaction { [logger] connection, now in
-            try await Self.fail(
+        try await transaction { [self] connection, now in
+            try await fail(
                 lease, error: error, retryable: retryable, retryPolicy: retryPolicy, now: now, connection: connection,
                 logger: logger)
         }
     }
 
     public func release(_ lease: LeaseID) async throws(QueueError) -> QueueTask {
-        try await transaction { [logger] connection, now in
-            try await Self.release(lease, now: now, connection: connection, logger: logger)
+        try await transaction { [self] connection, now in
+            try await release(lease, now: now, connection: connection, logger: logger)
         }
     }
 
     public func settle(
         _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
-        try await transaction { [logger] connection, now in
-            let outcomes = try await Self.settle(
+        try await transaction { [self] connection, now in
+            let outcomes = try await settle(
                 settlements, retryPolicy: retryPolicy, now: now, connection: connection, logger: logger)
             let leases =
                 if let request { try await Self.claim(request, now: now, connection: connection, logger: logger) } else
@@ -155,19 +155,19 @@ extension PostgresStore {
     /// Settles in order; the completions share one statement when every lease appears once.
     /// A settlement refused for its lease (`leaseLost`, or `notFound` for a task that is gone)
     /// changes nothing, and its neighbours go on.
-    private static func settle(
+    private func settle(
         _ settlements: [Settlement], retryPolicy: RetryPolicy, now: Int64, connection: PostgresConnection,
         logger: Logger
     ) async throws -> [Result<QueueTask, QueueError>] {
         var outcomes = [Result<QueueTask, QueueError>?](repeating: nil, count: settlements.count)
         let completions = LeaseEnding.batchedCompletions(settlements)
-        let completed = try await complete(
+        let completed = try await Self.complete(
             completions.map { ($0.lease, $0.result) }, now: now, connection: connection, logger: logger)
         for (index, lease, _) in completions {
             if let task = completed[lease] {
                 outcomes[index] = .success(task)
             } else {
-                outcomes[index] = .failure(try await leaseLost(lease, connection: connection, logger: logger))
+                outcomes[index] = .failure(try await Self.leaseLost(lease, connection: connection, logger: logger))
             }
         }
         for (index, settlement) in settlements.enumerated() where outcomes[index] == nil {
@@ -182,13 +182,13 @@ extension PostgresStore {
         return outcomes.map { $0! }
     }
 
-    private static func settle(
+    private func settle(
         _ settlement: Settlement, retryPolicy: RetryPolicy, now: Int64, connection: PostgresConnection,
         logger: Logger
     ) async throws -> QueueTask {
         switch settlement.outcome {
         case .completed(let result):
-            try await complete(settlement.lease, result: result, now: now, connection: connection, logger: logger)
+            try await Self.complete(settlement.lease, result: result, now: now, connection: connection, logger: logger)
         case .failed(let error, let retryable):
             try await fail(
                 settlement.lease, error: error, retryable: retryable, retryPolicy: retryPolicy, now: now,
@@ -242,19 +242,19 @@ extension PostgresStore {
         return task
     }
 
-    private static func fail(
+    private func fail(
         _ lease: LeaseID, error: String, retryable: Bool, retryPolicy: RetryPolicy, now: Int64,
         connection: PostgresConnection, logger: Logger
     ) async throws -> QueueTask {
-        let task = try await holder(of: lease, connection: connection, logger: logger)
+        let task = try await Self.holder(of: lease, connection: connection, logger: logger)
         let ending = LeaseEnding.failed(task, error: error, retryable: retryable, retryPolicy: retryPolicy, now: now)
         return try await apply(ending, to: task, now: now, connection: connection, logger: logger)
     }
 
-    private static func release(
+    private func release(
         _ lease: LeaseID, now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> QueueTask {
-        let task = try await holder(of: lease, connection: connection, logger: logger)
+        let task = try await Self.holder(of: lease, connection: connection, logger: logger)
         return try await apply(.released(task, now: now), to: task, now: now, connection: connection, logger: logger)
     }
 
@@ -290,7 +290,7 @@ extension PostgresStore {
     /// statement.
     /// - Returns: the task as it is now.
     @discardableResult
-    static func apply(
+    func apply(
         _ ending: LeaseEnding, to task: QueueTask, now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> QueueTask {
         let update: PostgresQuery =

@@ -46,7 +46,7 @@ extension PostgresStore {
     }
 
     public func requeueExpired(limit: Int) async throws(QueueError) -> Int {
-        try await transaction { [logger] connection, now in
+        try await transaction { [self] connection, now in
             // Locked rows are another sweeper's: skipped, so sweepers on many hosts never collide.
             let expired = try await connection.tasks(
                 """
@@ -55,7 +55,7 @@ extension PostgresStore {
                 ORDER BY lease_expires_at LIMIT \(Int64(max(1, limit))) FOR UPDATE SKIP LOCKED
                 """, logger)
             for task in expired {
-                try await Self.apply(
+                try await apply(
                     .expired(task, now: now), to: task, now: now, connection: connection, logger: logger)
             }
             return expired.count

@@ -21,6 +21,10 @@ public final class PostgresStore: QueueStore {
     let logger: Logger
     private let runner: Task<Void, Never>
     private let counters = Counters()
+    /// Wakes workers and long-polls on any host when a task becomes ready.
+    let listener: ReadyListener
+    /// The `LISTEN`/`NOTIFY` channel of the queue.
+    var channel: String { listener.channel }
 
     /// Opens the queue at `url` (see ``PostgresConfiguration/init(url:)``).
     public convenience init(url: String, logger: Logger = Logger(label: "prismq.postgres")) async throws(QueueError) {
@@ -50,18 +54,31 @@ public final class PostgresStore: QueueStore {
         let client = PostgresClient(configuration: settings, backgroundLogger: background)
         self.client = client
         runner = Task { await client.run() }
+        let listenerLogger = background
+        listener = ReadyListener(channel: "prismq_" + configuration.schema.prefix(56), logger: background) {
+            try await Self.connect(configuration, logger: listenerLogger)
+        }
         do {
-            try await Self.migrateOnOwnConnection(configuration, logger: background)
+            let connection = try await Self.connect(configuration, logger: background)
+            do {
+                try await PostgresSchema.migrate(schema: configuration.schema, connection: connection, logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
         } catch {
             runner.cancel()
             throw translate(error)
         }
     }
 
-    /// Makes or upgrades the schema on a connection of its own, opened directly so that a
-    /// refused connection or a wrong password fails at once with the server's reason (the pool
-    /// would keep retrying).
-    private static func migrateOnOwnConnection(_ configuration: PostgresConfiguration, logger: Logger) async throws {
+    /// Opens a connection of its own (outside the pool): for migrations, so that a refused
+    /// connection or a wrong password fails at once with the server's reason (the pool would
+    /// keep retrying), and for `LISTEN`.
+    private static func connect(
+        _ configuration: PostgresConfiguration, logger: Logger
+    ) async throws -> PostgresConnection {
         let tls: PostgresConnection.Configuration.TLS =
             switch configuration.tls {
             case .disable: .disable
@@ -73,18 +90,20 @@ public final class PostgresStore: QueueStore {
             password: configuration.password, database: configuration.database, tls: tls
         )
         settings.options.connectTimeout = .milliseconds(TaskColumns.millis(configuration.connectTimeout))
-        let connection = try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
-        do {
-            try await PostgresSchema.migrate(schema: configuration.schema, connection: connection, logger: logger)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        return try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
     }
 
     deinit {
         runner.cancel()
+    }
+
+    /// Whether this store is listening for ready tasks now (someone watches, and the `LISTEN`
+    /// connection is open).
+    @_spi(Testing) public var isListening: Bool { listener.isListening }
+
+    /// Calls `onCommit` whenever a task becomes ready, through any store on this queue (`NOTIFY`).
+    public func watchCommits(_ onCommit: @escaping @Sendable () -> Void) -> CommitWatch? {
+        listener.subscribe(onCommit)
     }
 
     /// Closes the connections; calls made afterwards fail.

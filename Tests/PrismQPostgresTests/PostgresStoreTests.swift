@@ -1,0 +1,64 @@
+import Foundation
+import PrismQ
+@_spi(Testing) import PrismQPostgres
+import Synchronization
+import Testing
+
+/// What the conformance suite cannot show: several stores (hosts) on one schema.
+@Suite("PostgreSQL store: many hosts", .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+struct PostgresStoreTests {
+    let schema = "hosts_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+
+    @Test func tenStoresOpeningANewSchemaAtOnceCreateItOnce() async throws {
+        let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+            for _ in 0..<10 { group.addTask { try await makePostgresStore(schema: schema) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        defer { stores.forEach { $0.close() } }
+        let created = try await TaskQueue(store: stores[3]).enqueue(NewTask(type: "t")).task
+        #expect(try await TaskQueue(store: stores[7]).task(id: created.id).type == "t", "one schema, shared")
+    }
+
+    @Test func aTaskMadeReadyThroughAnotherHostWakesAnIdlePoolAtOnce() async throws {
+        let workerHost = try await makePostgresStore(schema: schema)
+        let producerHost = try await makePostgresStore(schema: schema)
+        defer {
+            workerHost.close()
+            producerHost.close()
+        }
+        let producer = TaskQueue(store: producerHost)
+        // The pool's clock never moves, so it never wakes by polling: only a notification from
+        // the other store can start each task.
+        var configuration = WorkerPoolConfiguration()
+        configuration.clock = ManualClock().timer
+        configuration.sweepInterval = nil
+        let pool = WorkerPool(queue: TaskQueue(store: workerHost), configuration: configuration)
+        let runs = Atomic(0)
+        pool.register("t") { _ in
+            // The first run fails for good; the retried task then completes.
+            if runs.add(1, ordering: .relaxed).newValue == 2 { return nil }
+            throw TaskFailure.permanent("first run")
+        }
+        let running = Task { try await pool.run() }
+        defer { pool.stop() }
+        // Once listening, the listener's own wake-up (sent on connecting) has come and gone.
+        #expect(await eventually { workerHost.isListening })
+
+        let task = try await producer.enqueue(NewTask(type: "t")).task
+        #expect(try await eventually { try await producer.task(id: task.id).status == .dead }, "enqueue woke it")
+        _ = try await producer.retry(id: task.id)
+        #expect(try await eventually { try await producer.task(id: task.id).status == .completed }, "retry woke it")
+        pool.stop()
+        try await running.value
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
