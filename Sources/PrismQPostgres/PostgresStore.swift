@@ -33,7 +33,7 @@ public final class PostgresStore: QueueStore {
 
     /// Connects, and makes or upgrades the queue's schema.
     ///
-    /// - Throws: `storage` when the server cannot be reached or refuses the role (with the
+    /// - Throws: `busy` when the server cannot be reached, `storage` when it refuses the role (with the
     ///   server's reason), or the schema is newer than this code.
     public init(
         configuration: PostgresConfiguration, logger: Logger = Logger(label: "prismq.postgres")
@@ -122,6 +122,7 @@ public final class PostgresStore: QueueStore {
     // MARK: Running statements
 
     /// Runs `body` in a transaction; `now` is the time every statement of it uses.
+    @discardableResult
     func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
     ) async throws(QueueError) -> T {
@@ -135,6 +136,7 @@ public final class PostgresStore: QueueStore {
 
     /// Runs `body` on a connection, outside a transaction: for reads, and for writes of one
     /// statement (atomic by itself), which so save the `BEGIN` and `COMMIT` round trips.
+    @discardableResult
     func read<T: Sendable>(
         writing: Bool = false, _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
     ) async throws(QueueError) -> T {
@@ -147,8 +149,8 @@ public final class PostgresStore: QueueStore {
     }
 
     /// Runs `body` on a pooled connection. A call that gets none within the connect timeout
-    /// (the server is down or refuses us) fails with `storage` instead of waiting for it; once
-    /// `body` has started it runs to its end.
+    /// (the server is down or refuses us) fails with `busy` (HTTP 503, try again) instead of
+    /// waiting for it; once `body` has started it runs to its end.
     private func onConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(QueueError) -> T {
@@ -165,7 +167,8 @@ public final class PostgresStore: QueueStore {
                 group.addTask { [server] in
                     try await Task.sleep(for: timeout)
                     guard started.value.load(ordering: .relaxed) else {
-                        throw QueueError(.storage, "\(server) cannot be reached: no connection within \(timeout).")
+                        throw QueueError(
+                            .busy, "\(server) cannot be reached: no connection within \(timeout); try again shortly.")
                     }
                     return nil
                 }
@@ -193,6 +196,8 @@ public final class PostgresStore: QueueStore {
     }
 
     /// A `QueueError` for a failure of the database or the connection; never names the password.
+    /// A connection that fails or cannot be made is `busy` (the call may be tried again); an
+    /// error the server reports is `storage`, except conflicts that a retry resolves (`busy`).
     func translate(_ error: any Error) -> QueueError {
         switch error {
         case let error as QueueError:
@@ -211,7 +216,7 @@ public final class PostgresStore: QueueStore {
                 }
                 return QueueError(.storage, "\(server) failed: \(message) (SQLSTATE \(state)).")
             }
-            return QueueError(.storage, "\(server) cannot be reached (\(error.code)).")
+            return QueueError(.busy, "\(server) cannot be reached (\(error.code)); try again shortly.")
         default:
             return QueueError(.storage, "\(server) failed: \(type(of: error)).")
         }

@@ -6,10 +6,11 @@ import PrismQBench
 struct PrismQCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prismq",
-        abstract: "A durable task queue in one SQLite file.",
+        abstract: "A durable task queue in one SQLite file, or in PostgreSQL for many machines.",
         discussion: """
             Every command takes --db LOCATION: a SQLite file path, sqlite:///abs/path, \
-            sqlite:rel/path, or http(s)://host:port for a 'prismq serve'. Without it, \
+            sqlite:rel/path, postgres://user:password@host:port/database?schema=name, or \
+            http(s)://host:port for a 'prismq serve'. Without it, \
             $PRISMQ_QUEUE_DB_PATH, else $XDG_DATA_HOME/prismq/queue.db, else \
             ~/.local/share/prismq/queue.db.
             """,

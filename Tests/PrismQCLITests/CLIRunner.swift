@@ -63,7 +63,7 @@ struct CLIRunner: Sendable {
     func run(
         _ arguments: [String], environment: [String: String]? = nil, workingDirectory: String? = nil
     ) async throws -> Output {
-        await try start(arguments, environment: environment, workingDirectory: workingDirectory).wait()
+        try await start(arguments, environment: environment, workingDirectory: workingDirectory).wait()
     }
 
     /// Runs `prismq arguments… --db <this test's database>`.

@@ -103,6 +103,24 @@ struct PostgresCLITests {
         #expect(try await TaskQueue(store: store).stats().byType["job"]?[.queued] == 1)
     }
 
+    @Test func taskCommandsNeverSeeTheDatabasePassword() async throws {
+        let password = try #require(URLComponents(string: url)?.password)
+        let environment = ProcessInfo.processInfo.environment.merging([
+            "PRISMQ_QUEUE_DB_PATH": url, "COPY_OF_PASSWORD": password, "PRISMQ_TEST_MARKER": "visible",
+        ]) { $1 }
+        #expect(try await cli.run(["enqueue", "--type", "env"], environment: environment).status == 0)
+        let worker = try cli.start(["worker", "--exec", "env >&2; exit 65"], environment: environment)
+        let store = try await openStore()
+        defer { store.close() }
+        let queue = TaskQueue(store: store)
+        #expect(try await eventually(timeout: .seconds(30)) { try await queue.task(id: 1).status == .dead })
+        worker.process.terminate()
+        #expect(await worker.wait().status == 0)
+        let seen = try #require(try await queue.task(id: 1).lastError)
+        #expect(seen.contains("PRISMQ_TASK_ID=1") && seen.contains("PRISMQ_TEST_MARKER=visible"), "\(seen)")
+        #expect(!seen.contains(password) && !seen.contains("PRISMQ_QUEUE_DB_PATH"), "\(seen)")
+    }
+
     @Test func aWrongPasswordIsAClearErrorThatNeverShowsIt() async throws {
         var components = try #require(URLComponents(string: url))
         components.password = "wrong-secret-7x2"

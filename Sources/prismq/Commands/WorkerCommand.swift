@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PrismQ
+import PrismQPostgres
 import PrismQTerminal
 import PrismQWire
 import ServiceLifecycle
@@ -66,12 +67,23 @@ struct WorkerCommand: QueueCommand {
         return configuration
     }
 
+    /// What task commands must never see: the API token and the database password (also as
+    /// written in the URL, percent-encoded).
+    var secrets: [String] {
+        var secrets = store.token.map { [$0] } ?? []
+        if case .postgres(_, let postgres)? = try? store.location(), let password = postgres.password {
+            secrets.append(password)
+            secrets.append(password.addingPercentEncoding(withAllowedCharacters: .urlPasswordAllowed) ?? password)
+        }
+        return secrets
+    }
+
     func run(queue: TaskQueue, input configuration: WorkerPoolConfiguration) async throws(QueueError) {
         signal(SIGPIPE, SIG_IGN)
         var logger = Logger(label: "prismq.worker")
         logger.logLevel = .notice
         let pool = WorkerPool(queue: queue, configuration: configuration, logger: logger)
-        let runner = try CommandRunner(command: exec, hiding: store.token.map { [$0] } ?? [])
+        let runner = try CommandRunner(command: exec, hiding: secrets)
         defer { runner.removeScratch() }
         if types.isEmpty {
             pool.registerFallback { context in try await runner.run(context) }

@@ -25,8 +25,10 @@ struct CommandRunner: Sendable {
 
     /// Makes a fresh private scratch directory in the system temporary directory.
     ///
-    /// - Parameter secrets: values no command may see (the `--token` value): every variable
-    ///   that holds one is left out of the commands' environment, as is `PRISMQ_API_TOKEN`.
+    /// - Parameter secrets: values no command may see (the `--token` value, the database
+    ///   password): every variable that holds one (or, for one of 4 characters or more, holds it
+    ///   within its value, as a database URL does) is left out of the commands' environment, as
+    ///   is `PRISMQ_API_TOKEN`.
     /// - Throws: ``QueueError`` `storage` when the directory cannot be made.
     init(
         command: String, hiding secrets: [String] = [],
@@ -34,7 +36,10 @@ struct CommandRunner: Sendable {
     ) throws(QueueError) {
         self.command = command
         let hidden = Set((secrets + [environment[Self.tokenVariable]].compactMap { $0 }).filter { !$0.isEmpty })
-        self.environment = environment.filter { name, value in name != Self.tokenVariable && !hidden.contains(value) }
+        self.environment = environment.filter { name, value in
+            name != Self.tokenVariable && !hidden.contains(value)
+                && !hidden.contains { $0.count >= 4 && value.contains($0) }
+        }
         let base = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("prismq-worker-XXXXXX").path
         var template = Array(base.utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in

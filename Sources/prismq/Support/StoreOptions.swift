@@ -10,8 +10,9 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help: """
-            Where the queue is: a SQLite file path, sqlite:///abs/path, sqlite:rel/path, or http(s)://host:port \
-            for a 'prismq serve' (see 'prismq --help' for the default).
+            Where the queue is: a SQLite file path, sqlite:///abs/path, sqlite:rel/path, \
+            postgres://user:password@host:port/database?schema=name, or http(s)://host:port for a \
+            'prismq serve' (see 'prismq --help' for the default).
             """)
     var db: String?
 
