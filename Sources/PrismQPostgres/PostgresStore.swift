@@ -149,8 +149,9 @@ public final class PostgresStore: QueueStore {
     }
 
     /// Runs `body` on a pooled connection. A call that gets none within the connect timeout
-    /// (the server is down or refuses us) fails with `busy` (HTTP 503, try again) instead of
-    /// waiting for it; once `body` has started it runs to its end.
+    /// while the pool has handed out none to any call either (the server is down or refuses
+    /// us) fails with `busy` (HTTP 503, try again) instead of waiting; a call that only waits
+    /// its turn in a busy pool keeps waiting. Once `body` has started it runs to its end.
     private func onConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(QueueError) -> T {
@@ -158,19 +159,22 @@ public final class PostgresStore: QueueStore {
         let timeout = configuration.connectTimeout
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { [client] in
+                group.addTask { [client, counters] in
                     try await client.withConnection { connection in
                         started.value.store(true, ordering: .relaxed)
+                        counters.connected()
                         return try await body(connection)
                     }
                 }
-                group.addTask { [server] in
-                    try await Task.sleep(for: timeout)
-                    guard started.value.load(ordering: .relaxed) else {
-                        throw QueueError(
-                            .busy, "\(server) cannot be reached: no connection within \(timeout); try again shortly.")
-                    }
-                    return nil
+                group.addTask { [server, counters] in
+                    // A busy pool makes calls wait their turn; only a pool that has handed out
+                    // no connection for a whole timeout (the server is gone) fails them.
+                    repeat {
+                        try await Task.sleep(for: timeout)
+                        if started.value.load(ordering: .relaxed) { return nil }
+                    } while counters.sinceConnected < timeout
+                    throw QueueError(
+                        .busy, "\(server) cannot be reached: no connection within \(timeout); try again shortly.")
                 }
                 while let result = try await group.next() {
                     if let result {
@@ -245,6 +249,19 @@ public final class PostgresStore: QueueStore {
         let reads = Atomic(0)
         let writes = Atomic(0)
         let errors = Atomic(0)
+        private let start = ContinuousClock.now
+        /// When a call last got a connection, in milliseconds since ``start``.
+        private let lastConnected = Atomic<Int64>(0)
+
+        /// A call got a connection.
+        func connected() {
+            lastConnected.store(Int64((ContinuousClock.now - start).inSeconds * 1000), ordering: .relaxed)
+        }
+
+        /// How long since a call last got a connection (since the store opened, if none has).
+        var sinceConnected: Duration {
+            ContinuousClock.now - start - .milliseconds(lastConnected.load(ordering: .relaxed))
+        }
     }
 }
 

@@ -16,7 +16,8 @@ struct PrismQCommand: AsyncParsableCommand {
             """,
         subcommands: [
             EnqueueCommand.self, GetCommand.self, ListCommand.self, CancelCommand.self, RetryCommand.self,
-            StatsCommand.self, WorkerCommand.self, WorkersCommand.self, ServeCommand.self, BenchCommand.self,
+            StatsCommand.self, WorkerCommand.self, WorkersCommand.self, ServeCommand.self, MigrateCommand.self,
+            BenchCommand.self,
             BenchWorkerCommand.self,
         ]
     )

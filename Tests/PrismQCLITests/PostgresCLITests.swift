@@ -7,12 +7,9 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// The server `scripts/with-postgres` started for `./scripts/test`.
-private let serverURL = ProcessInfo.processInfo.environment["PRISMQ_TEST_POSTGRES_URL"]
-
 /// The command line on a PostgreSQL queue: `--db postgres://…` in every command, worker
 /// processes sharing one queue, `serve`, and passwords kept out of every message.
-@Suite("prismq on PostgreSQL", .enabled(if: serverURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+@Suite("prismq on PostgreSQL", .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct PostgresCLITests {
     let cli = CLIRunner()
     /// The test server's URL with a schema of this test's own.
@@ -20,7 +17,7 @@ struct PostgresCLITests {
 
     init() throws {
         url =
-            try #require(serverURL) + "?sslmode=disable&schema=cli_"
+            try #require(testPostgresURL) + "?sslmode=disable&schema=cli_"
             + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 

@@ -14,7 +14,7 @@ func makePostgresStore(clock: ManualClock? = nil, schema: String? = nil) async t
     configuration.schema = schema ?? "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
     configuration.clock = clock
     configuration.tls = .disable
-    configuration.maxConnections = 4
+    configuration.maxConnections = 8
     return try await PostgresStore(configuration: configuration)
 }
 

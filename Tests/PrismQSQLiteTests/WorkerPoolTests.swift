@@ -129,8 +129,8 @@ struct WorkerPoolTests {
 
     @Test func cancellingARunningTaskStopsItsHandler() async throws {
         let started = Atomic<Bool>(false)
-        // Renewals (every third of the lease) are what tell the handler to stop.
-        try await withPool(configure: { $0.leaseDuration = .milliseconds(600) }) { pool in
+        let clock = ManualClock()
+        try await withPool(configure: { $0.clock = clock.timer }) { pool in
             pool.register("long") { _ in
                 started.store(true, ordering: .relaxed)
                 try await Task.sleep(for: .seconds(60))
@@ -141,7 +141,12 @@ struct WorkerPoolTests {
             #expect(await eventually { started.load(ordering: .relaxed) })
             let marked = try await queue.cancel(id: task.id)
             #expect(marked.status == .running && marked.cancelRequested)
-            #expect(try await status(queue, task.id, is: .cancelled))
+            // Renewals, every third of the 30 s lease on the pool's clock, tell the handler to stop.
+            #expect(
+                try await eventually {
+                    clock.advance(by: .seconds(10))
+                    return try await queue.task(id: task.id).status == .cancelled
+                })
             #expect(await eventually { pool.runningCount == 0 })
         }
     }

@@ -91,3 +91,49 @@ extension TaskQueue {
         return maintenanceStore
     }
 }
+
+// MARK: Copying a whole queue
+
+extension TaskQueue {
+    /// Whether the whole queue can be copied out of and into this store (see ``TransferStore``).
+    public var isTransferable: Bool { transferStore != nil }
+
+    /// Up to `limit` tasks whose id is above `id`, in id order, with their history.
+    ///
+    /// - Throws: `invalidArgument` for a limit outside 1–10,000 or a store that cannot be copied.
+    public func exportTasks(after id: Int64, limit: Int) async throws(QueueError) -> [TaskRecord] {
+        guard (1...10_000).contains(limit) else {
+            throw QueueError(.invalidArgument, "An export batch holds 1 to 10,000 tasks.")
+        }
+        return try await transferableStore().exportTasks(after: id, limit: limit)
+    }
+
+    /// Stores `records` as they are, ids kept; records already stored are left alone.
+    ///
+    /// - Returns: how many were stored.
+    /// - Throws: `conflict` when an idempotency key belongs to another task here (nothing of
+    ///   the batch is stored); `invalidArgument` for a store that cannot be copied into.
+    public func importTasks(_ records: [TaskRecord]) async throws(QueueError) -> Int {
+        guard !records.isEmpty else { return 0 }
+        return try await transferableStore().importTasks(records)
+    }
+
+    /// The worker registry, as stored.
+    public func exportWorkers() async throws(QueueError) -> [WorkerRecord] {
+        try await transferableStore().exportWorkers()
+    }
+
+    /// Adds `workers` to the registry, replacing entries with the same id.
+    public func importWorkers(_ workers: [WorkerRecord]) async throws(QueueError) {
+        guard !workers.isEmpty else { return }
+        try await transferableStore().importWorkers(workers)
+    }
+
+    private func transferableStore() throws(QueueError) -> any TransferStore {
+        guard let transferStore else {
+            throw QueueError(
+                .invalidArgument, "This store cannot be copied whole; use a SQLite file or a PostgreSQL database.")
+        }
+        return transferStore
+    }
+}

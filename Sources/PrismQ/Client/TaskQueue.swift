@@ -18,6 +18,7 @@ public struct TaskQueue: Sendable {
     let registryStore: (any WorkerRegistryStore)?
     let readinessStore: (any ReadinessStore)?
     let maintenanceStore: (any MaintenanceStore)?
+    let transferStore: (any TransferStore)?
 
     /// Wakes the worker pools of this queue when a task is enqueued through it.
     package let wakeups = WakeupBroadcaster()
@@ -46,6 +47,7 @@ public struct TaskQueue: Sendable {
         registryStore = store as? any WorkerRegistryStore
         readinessStore = store as? any ReadinessStore
         maintenanceStore = store as? any MaintenanceStore
+        transferStore = store as? any TransferStore
     }
 
     /// The limits tasks and results are checked against.

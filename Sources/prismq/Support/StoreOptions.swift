@@ -65,19 +65,32 @@ struct StoreOptions: ParsableArguments {
     func openQueue(
         mustExist: Bool, configuration: TaskQueueConfiguration = TaskQueueConfiguration()
     ) async throws(QueueError) -> TaskQueue {
-        switch try location() {
+        var sqlite = SQLiteConfiguration()
+        sqlite.profile = try SQLitePragmaProfile.named(profile)
+        sqlite.indexedPayloadFields = indexedPayloadFields
+        return try await location().openQueue(
+            mustExist: mustExist, sqlite: sqlite, token: resolvedToken, configuration: configuration)
+    }
+}
+
+extension StoreLocation {
+    /// Opens the queue here: a SQLite file with `sqlite`'s settings (with `mustExist`, a
+    /// missing file is an error rather than a new empty queue), a PostgreSQL schema (made when
+    /// missing), or a remote server with `token`.
+    func openQueue(
+        mustExist: Bool, sqlite: SQLiteConfiguration = SQLiteConfiguration(), token: String? = nil,
+        configuration: TaskQueueConfiguration = TaskQueueConfiguration()
+    ) async throws(QueueError) -> TaskQueue {
+        switch self {
         case .remote(let url):
             // The server checks sizes against its own limit, which may be larger than ours.
             var remote = configuration
             remote.limits.maxPayloadBytes = .max
-            return TaskQueue(store: try RemoteStore(url: url, token: resolvedToken), configuration: remote)
+            return TaskQueue(store: try RemoteStore(url: url, token: token), configuration: remote)
         case .sqlite(let path):
             if mustExist, !FileManager.default.fileExists(atPath: path) {
                 throw QueueError(.storage, "There is no queue database at \(path).")
             }
-            var sqlite = SQLiteConfiguration()
-            sqlite.profile = try SQLitePragmaProfile.named(profile)
-            sqlite.indexedPayloadFields = indexedPayloadFields
             return TaskQueue(store: try .sqlite(path: path, configuration: sqlite), configuration: configuration)
         case .postgres(_, let postgres):
             return TaskQueue(store: try await PostgresStore(configuration: postgres), configuration: configuration)
