@@ -11,10 +11,13 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     public enum TLSMode: String, Sendable, CaseIterable {
         /// Plain TCP.
         case disable
-        /// TLS when the server offers it (the default, as libpq's `prefer`).
+        /// TLS when the server offers it, its certificate unchecked (the default, as libpq's
+        /// `prefer`).
         case prefer
-        /// TLS or no connection.
+        /// TLS or no connection, the certificate unchecked (as libpq's `require`).
         case require
+        /// TLS with the certificate and host name checked against the system's trusted roots.
+        case verifyFull = "verify-full"
     }
 
     /// The server's host name or address. Default: `127.0.0.1`.
@@ -41,6 +44,9 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     public var clock: (any StoreClock)?
     /// A worker silent for this long counts as stale. Default: 30 s.
     public var workerStaleAfter: Duration = .seconds(30)
+    /// The name the store's connections give the server (`application_name`, shown in
+    /// `pg_stat_activity`). Default: `prismq`.
+    public var applicationName = "prismq"
 
     /// Every default: `postgres` on 127.0.0.1:5432, schema `prismq`.
     public init() {}

@@ -20,6 +20,15 @@ enum PostgresSchema {
     ///
     /// - Throws: `storage` when the schema is newer than this code.
     static func migrate(schema: String, connection: PostgresConnection, logger: Logger) async throws {
+        // A schema that is up to date is left alone, so a role without CREATE can open it.
+        let table = "\"\(schema)\".schema_version"
+        let exists = try await connection.query("SELECT to_regclass(\(table)) IS NOT NULL", logger: logger).collect()
+        if try exists[0].decode(Bool.self) {
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT version FROM \(table)"), logger: logger
+            ).collect()
+            if try rows.first?.decode(Int.self) == currentVersion { return }
+        }
         try await connection.withTransaction(logger: logger) { connection in
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtext(\("prismq.schema." + schema)))", logger: logger

@@ -88,6 +88,7 @@ extension PostgresStore {
     public func renew(_ leases: [LeaseID], for duration: Duration) async throws(QueueError) -> [LeaseRenewal] {
         let extend = TaskColumns.millis(duration)
         return try await transaction { [logger] connection, now in
+            try await Self.lockInOrder(leases.map(\.taskID), connection: connection, logger: logger)
             let expiry = now + extend
             let rows = try await connection.rows(
                 """
@@ -141,6 +142,7 @@ extension PostgresStore {
         _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
         try await transaction { [self] connection, now in
+            try await Self.lockInOrder(settlements.map(\.lease.taskID), connection: connection, logger: logger)
             let outcomes = try await settle(
                 settlements, retryPolicy: retryPolicy, now: now, connection: connection, logger: logger)
             let leases =
@@ -196,6 +198,13 @@ extension PostgresStore {
         case .released:
             try await release(settlement.lease, now: now, connection: connection, logger: logger)
         }
+    }
+
+    /// Locks the rows of `ids` in id order, so that two transactions that touch the same tasks
+    /// (a worker's renewal and its settle) wait for each other instead of deadlocking.
+    private static func lockInOrder(_ ids: [Int64], connection: PostgresConnection, logger: Logger) async throws {
+        guard ids.count > 1 else { return }
+        try await connection.rows("SELECT id FROM tasks WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE", logger)
     }
 
     /// Completes the tasks whose lease is current, in one statement, and logs them. Results
@@ -314,12 +323,17 @@ extension PostgresStore {
         query.sql += update.sql + "), logged AS (INSERT INTO task_logs (task_id, event, at, worker_id, message) "
         query.binds = update.binds
         let base = update.binds.count
-        query.sql +=
-            "SELECT id, $\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4) FROM changed) SELECT * FROM changed"
+        query.sql += "SELECT id, $\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4) FROM changed) SELECT *"
         query.binds.append(ending.event.rawValue)
         query.binds.append(now)
         query.binds.append(task.claimedBy)
         query.binds.append(ending.message)
+        if case .requeue = ending.action {
+            // Ready again: wake the listeners (in the final SELECT, which always runs).
+            query.sql += ", pg_notify($\(base + 5), '')"
+            query.binds.append(channel)
+        }
+        query.sql += " FROM changed"
         guard let changed = try await connection.tasks(query, logger).first else {
             throw QueueError(.storage, "Task \(task.id) vanished while its lease ended.")
         }

@@ -73,10 +73,11 @@ extension PostgresStore: TransferStore {
                         ORDER BY position
                         """, logger)
                 }
-                // Ids given here do not move the id sequence: move it past them.
+                // Ids given here do not move the id sequence: move it past them (never back).
                 try await connection.rows(
                     """
-                    SELECT setval(pg_get_serial_sequence('tasks', 'id'), greatest((SELECT max(id) FROM tasks), 1))
+                    SELECT setval(sequence, greatest((SELECT max(id) FROM tasks), pg_sequence_last_value(sequence), 1))
+                    FROM (SELECT pg_get_serial_sequence('tasks', 'id')::regclass AS sequence) AS found
                     """, logger)
                 return stored
             }

@@ -50,7 +50,7 @@ public final class PostgresStore: QueueStore {
         )
         settings.options.maximumConnections = configuration.maxConnections
         settings.options.connectTimeout = configuration.connectTimeout
-        settings.options.additionalStartupParameters = [("search_path", "\"\(configuration.schema)\"")]
+        settings.options.additionalStartupParameters = Self.startupParameters(configuration)
         let client = PostgresClient(configuration: settings, backgroundLogger: background)
         self.client = client
         runner = Task { await client.run() }
@@ -82,18 +82,28 @@ public final class PostgresStore: QueueStore {
         let tls: PostgresConnection.Configuration.TLS =
             switch configuration.tls {
             case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: .prefer(try NIOSSLContext(configuration: tlsSettings(configuration.tls)))
+            case .require, .verifyFull: .require(try NIOSSLContext(configuration: tlsSettings(configuration.tls)))
             }
         var settings = PostgresConnection.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
             password: configuration.password, database: configuration.database, tls: tls
         )
         settings.options.connectTimeout = .milliseconds(TaskColumns.millis(configuration.connectTimeout))
+        settings.options.additionalStartupParameters = startupParameters(configuration)
         return try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
     }
 
+    /// What every connection sets as it opens: the schema to find the tables in, and its name.
+    private static func startupParameters(_ configuration: PostgresConfiguration) -> [(String, String)] {
+        [
+            ("search_path", "\"\(configuration.schema)\""),
+            ("application_name", String(configuration.applicationName.prefix(63))),
+        ]
+    }
+
     deinit {
+        listener.stop()
         runner.cancel()
     }
 
@@ -108,14 +118,23 @@ public final class PostgresStore: QueueStore {
 
     /// Closes the connections; calls made afterwards fail.
     public func close() {
+        listener.stop()
         runner.cancel()
+    }
+
+    /// TLS as libpq does it: `prefer` and `require` encrypt without checking the certificate;
+    /// `verify-full` checks it and the host name against the system's trusted roots.
+    private static func tlsSettings(_ mode: PostgresConfiguration.TLSMode) -> TLSConfiguration {
+        var settings = TLSConfiguration.makeClientConfiguration()
+        if mode != .verifyFull { settings.certificateVerification = .none }
+        return settings
     }
 
     private static func tls(_ mode: PostgresConfiguration.TLSMode) -> PostgresClient.Configuration.TLS {
         switch mode {
         case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
+        case .prefer: .prefer(tlsSettings(mode))
+        case .require, .verifyFull: .require(tlsSettings(mode))
         }
     }
 
@@ -148,10 +167,11 @@ public final class PostgresStore: QueueStore {
         return try await onConnection { [self] connection in try await body(connection, try await now(connection)) }
     }
 
-    /// Runs `body` on a pooled connection. A call that gets none within the connect timeout
-    /// while the pool has handed out none to any call either (the server is down or refuses
-    /// us) fails with `busy` (HTTP 503, try again) instead of waiting; a call that only waits
-    /// its turn in a busy pool keeps waiting. Once `body` has started it runs to its end.
+    /// Runs `body` on a pooled connection. A call that gets none within the connect timeout,
+    /// while no other call got one in that time either (the server is down or refuses us),
+    /// fails with `busy` (HTTP 503, try again) instead of waiting; a call that only waits its
+    /// turn in a pool whose calls come and go keeps waiting. Once `body` has started it runs
+    /// to its end.
     private func onConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(QueueError) -> T {
@@ -161,20 +181,26 @@ public final class PostgresStore: QueueStore {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { [client, counters] in
                     try await client.withConnection { connection in
-                        started.value.store(true, ordering: .relaxed)
+                        // Either the call starts or the timeout fails it: never both.
+                        guard started.begin() else { throw CancellationError() }
                         counters.connected()
                         return try await body(connection)
                     }
                 }
                 group.addTask { [server, counters] in
-                    // A busy pool makes calls wait their turn; only a pool that has handed out
-                    // no connection for a whole timeout (the server is gone) fails them.
-                    repeat {
+                    // A busy pool makes calls wait their turn: only when no call got a connection
+                    // for a whole timeout (the server is gone, or every connection is stuck) are
+                    // waiting calls failed.
+                    while true {
                         try await Task.sleep(for: timeout)
-                        if started.value.load(ordering: .relaxed) { return nil }
-                    } while counters.sinceConnected < timeout
-                    throw QueueError(
-                        .busy, "\(server) cannot be reached: no connection within \(timeout); try again shortly.")
+                        if counters.sinceConnected >= timeout, started.giveUp() {
+                            throw QueueError(
+                                .busy,
+                                "\(server) cannot be reached: no connection within \(timeout); try again shortly."
+                            )
+                        }
+                        if started.hasBegun { return nil }
+                    }
                 }
                 while let result = try await group.next() {
                     if let result {
@@ -200,8 +226,9 @@ public final class PostgresStore: QueueStore {
     }
 
     /// A `QueueError` for a failure of the database or the connection; never names the password.
-    /// A connection that fails or cannot be made is `busy` (the call may be tried again); an
-    /// error the server reports is `storage`, except conflicts that a retry resolves (`busy`).
+    /// A connection that fails or cannot be made is `busy` (the call may be tried again), as are
+    /// the server's conflicts that a retry resolves and its shutting down or starting up; any
+    /// other error is `storage` (a wrong password, a refused statement, a closed store).
     func translate(_ error: any Error) -> QueueError {
         switch error {
         case let error as QueueError:
@@ -215,12 +242,17 @@ public final class PostgresStore: QueueStore {
             if error.code == .server, let info = error.serverInfo {
                 let state = info[.sqlState] ?? ""
                 let message = info[.message] ?? "an error"
-                if ["40001", "40P01", "55P03", "53300"].contains(state) {
+                if ["40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"].contains(state) {
                     return QueueError(.busy, "\(server) is busy (\(message)); try again shortly.")
                 }
                 return QueueError(.storage, "\(server) failed: \(message) (SQLSTATE \(state)).")
             }
-            return QueueError(.busy, "\(server) cannot be reached (\(error.code)); try again shortly.")
+            if [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown].contains(
+                error.code)
+            {
+                return QueueError(.busy, "\(server) cannot be reached (\(error.code)); try again shortly.")
+            }
+            return QueueError(.storage, "\(server) failed (\(error.code)).")
         default:
             return QueueError(.storage, "\(server) failed: \(type(of: error)).")
         }
@@ -240,9 +272,19 @@ public final class PostgresStore: QueueStore {
         )
     }
 
-    /// Whether a call got its connection.
+    /// Whether a call started on its connection or gave up waiting for one: whichever comes
+    /// first wins.
     private final class StartFlag: Sendable {
-        let value = Atomic(false)
+        private let state = Atomic(0)  // 0 waiting, 1 begun, 2 given up
+
+        /// The call starts, unless it gave up.
+        func begin() -> Bool { state.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged }
+
+        /// The call gives up, unless it started.
+        func giveUp() -> Bool { state.compareExchange(expected: 0, desired: 2, ordering: .relaxed).exchanged }
+
+        /// Whether the call started.
+        var hasBegun: Bool { state.load(ordering: .relaxed) == 1 }
     }
 
     private final class Counters: Sendable {

@@ -66,20 +66,26 @@ final class ReadyListener: Sendable {
         while !Task.isCancelled {
             do {
                 let connection = try await connect()
-                try await withTaskCancellationHandler {
-                    try await connection.listen(on: channel) { notifications in
-                        pause = .milliseconds(50)
-                        // Whatever came while the connection was down. (Before the first
-                        // connection, subscribers' own polls cover the moments since they
-                        // subscribed.)
-                        if reconnecting { notifyAll() }
-                        reconnecting = true
-                        state.withLock { $0.connected = true }
-                        defer { state.withLock { $0.connected = false } }
-                        for try await _ in notifications { notifyAll() }
+                do {
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: channel) { notifications in
+                            pause = .milliseconds(50)
+                            // Whatever came while the connection was down. (Before the first
+                            // connection, subscribers' own polls cover the moments since they
+                            // subscribed.)
+                            if reconnecting { notifyAll() }
+                            reconnecting = true
+                            state.withLock { $0.connected = true }
+                            defer { state.withLock { $0.connected = false } }
+                            for try await _ in notifications { notifyAll() }
+                        }
+                    } onCancel: {
+                        connection.close().whenComplete { _ in }
                     }
-                } onCancel: {
-                    connection.close().whenComplete { _ in }
+                } catch {
+                    // A connection must be closed before it goes, even a broken one.
+                    try? await connection.close()
+                    throw error
                 }
                 try? await connection.close()
             } catch  where !Task.isCancelled {
@@ -90,5 +96,15 @@ final class ReadyListener: Sendable {
                 return
             }
         }
+    }
+
+    /// Stops listening for good: subscribers are dropped and the connection closed.
+    func stop() {
+        let listening = state.withLock { state in
+            state.subscribers.removeAll()
+            defer { state.listening = nil }
+            return state.listening
+        }
+        listening?.cancel()
     }
 }

@@ -9,12 +9,15 @@ import Testing
 let testServerURL = ProcessInfo.processInfo.environment["PRISMQ_TEST_POSTGRES_URL"]
 
 /// A store in a fresh schema of the test server (thrown away with the server), on `clock`.
-func makePostgresStore(clock: ManualClock? = nil, schema: String? = nil) async throws -> PostgresStore {
+func makePostgresStore(
+    clock: ManualClock? = nil, schema: String? = nil, applicationName: String = "prismq-tests"
+) async throws -> PostgresStore {
     var configuration = try PostgresConfiguration(url: try #require(testServerURL))
     configuration.schema = schema ?? "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
     configuration.clock = clock
     configuration.tls = .disable
     configuration.maxConnections = 8
+    configuration.applicationName = applicationName
     return try await PostgresStore(configuration: configuration)
 }
 

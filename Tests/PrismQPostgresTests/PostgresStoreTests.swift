@@ -26,28 +26,36 @@ struct PostgresStoreTests {
             workerHost.close()
             producerHost.close()
         }
-        let producer = TaskQueue(store: producerHost)
+        var retryAtOnce = TaskQueueConfiguration()
+        retryAtOnce.retryPolicy = .fixed(.zero)
+        let producer = TaskQueue(store: producerHost, configuration: retryAtOnce)
+        // The other host holds two tasks; one of them ends dead.
+        let held = try await producer.enqueue(batch: [NewTask(type: "t"), NewTask(type: "t", maxAttempts: 1)])
+        let leases = try await producer.claim(
+            ClaimRequest(workerID: "other-host", leaseDuration: .seconds(60), maxTasks: 2))
+        let (requeued, dead) = (held[0].task.id, held[1].task.id)
+        _ = try await producer.fail(try #require(leases.first { $0.task.id == dead }).id, error: "no", retryable: false)
+
         // The pool's clock never moves, so it never wakes by polling: only a notification from
         // the other store can start each task.
         var configuration = WorkerPoolConfiguration()
         configuration.clock = ManualClock().timer
         configuration.sweepInterval = nil
         let pool = WorkerPool(queue: TaskQueue(store: workerHost), configuration: configuration)
-        let runs = Atomic(0)
-        pool.register("t") { _ in
-            // The first run fails for good; the retried task then completes.
-            if runs.add(1, ordering: .relaxed).newValue == 2 { return nil }
-            throw TaskFailure.permanent("first run")
-        }
+        pool.register("t") { _ in nil }
         let running = Task { try await pool.run() }
         defer { pool.stop() }
-        // Once listening, the listener's own wake-up (sent on connecting) has come and gone.
         #expect(await eventually { workerHost.isListening })
 
-        let task = try await producer.enqueue(NewTask(type: "t")).task
-        #expect(try await eventually { try await producer.task(id: task.id).status == .dead }, "enqueue woke it")
-        _ = try await producer.retry(id: task.id)
-        #expect(try await eventually { try await producer.task(id: task.id).status == .completed }, "retry woke it")
+        func completed(_ id: Int64) async throws -> Bool {
+            try await eventually { try await producer.task(id: id).status == .completed }
+        }
+        _ = try await producer.fail(
+            try #require(leases.first { $0.task.id == requeued }).id, error: "again", retryable: true)
+        #expect(try await completed(requeued), "a retryable failure elsewhere woke it")
+        #expect(try await completed(try await producer.enqueue(NewTask(type: "t")).task.id), "an enqueue woke it")
+        _ = try await producer.retry(id: dead)
+        #expect(try await completed(dead), "a retry woke it")
         pool.stop()
         try await running.value
     }

@@ -16,11 +16,18 @@ struct MigrateCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "The queue to copy: a SQLite path or URL, or a postgres:// URL.")
-    var from: String
+    @Option(
+        name: .long,
+        help: "The queue to copy: a SQLite path or URL, or a postgres:// URL (default: $PRISMQ_MIGRATE_FROM).")
+    var from: String?
 
-    @Option(name: .long, help: "Where to copy it (made when missing): a SQLite path or URL, or a postgres:// URL.")
-    var to: String
+    @Option(
+        name: .long,
+        help: """
+            Where to copy it (made when missing): a SQLite path or URL, or a postgres:// URL \
+            (default: $PRISMQ_MIGRATE_TO; a variable keeps a password out of the process list).
+            """)
+    var to: String?
 
     @Option(name: .long, help: "Tasks per transaction (1–10000).")
     var batch = 500
@@ -37,6 +44,11 @@ struct MigrateCommand: AsyncParsableCommand {
     private func migrate() async throws(QueueError) {
         guard (1...10_000).contains(batch) else {
             throw QueueError(.invalidArgument, "--batch must be between 1 and 10000.")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard let from = from ?? environment["PRISMQ_MIGRATE_FROM"], let to = to ?? environment["PRISMQ_MIGRATE_TO"]
+        else {
+            throw QueueError(.invalidArgument, "Give --from and --to (or $PRISMQ_MIGRATE_FROM and $PRISMQ_MIGRATE_TO).")
         }
         let (origin, destination) = (try StoreLocation(parsing: from), try StoreLocation(parsing: to))
         guard origin.description != destination.description else {

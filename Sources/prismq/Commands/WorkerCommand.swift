@@ -67,12 +67,13 @@ struct WorkerCommand: QueueCommand {
         return configuration
     }
 
-    /// What task commands must never see: the API token and the database password (also as
-    /// written in the URL, percent-encoded).
+    /// What task commands must never see: the API token, and the database URL and its password
+    /// (also percent-encoded).
     var secrets: [String] {
         var secrets = store.token.map { [$0] } ?? []
-        if case .postgres(_, let postgres)? = try? store.location(), let password = postgres.password {
-            secrets.append(password)
+        if case .postgres(let url, let postgres)? = try? store.location(), let password = postgres.password {
+            // The URL as given (however it encodes the password), and the password itself.
+            secrets += [url, password]
             secrets.append(password.addingPercentEncoding(withAllowedCharacters: .urlPasswordAllowed) ?? password)
         }
         return secrets
