@@ -138,7 +138,11 @@ let package = Package(
         ),
         .testTarget(
             name: "PrismQPostgresTests",
-            dependencies: ["PrismQ", "PrismQPostgres", "PrismQConformance"],
+            dependencies: [
+                "PrismQ", "PrismQPostgres", "PrismQConformance",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

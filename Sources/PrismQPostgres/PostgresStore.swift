@@ -21,6 +21,7 @@ public final class PostgresStore: QueueStore {
     let logger: Logger
     private let runner: Task<Void, Never>
     private let counters = Counters()
+    private let closedConnections = ClosedConnectionGuard()
     /// Wakes workers and long-polls on any host when a task becomes ready.
     let listener: ReadyListener
     /// The `LISTEN`/`NOTIFY` channel of the queue.
@@ -155,16 +156,25 @@ public final class PostgresStore: QueueStore {
 
     /// Runs `body` on a connection, outside a transaction: for reads, and for writes of one
     /// statement (atomic by itself), which so save the `BEGIN` and `COMMIT` round trips.
+    ///
+    /// A write's statement commits when the server reaches the end of its message batch, after it
+    /// has already sent the statement's rows; a server process ended in between rolls the write
+    /// back although the rows arrived. So a write is only reported once a second statement on the
+    /// same connection has answered, which the server can only do after that commit.
     @discardableResult
     func read<T: Sendable>(
         writing: Bool = false, _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
     ) async throws(QueueError) -> T {
-        if writing {
-            counters.writes.add(1, ordering: .relaxed)
-        } else {
+        guard writing else {
             counters.reads.add(1, ordering: .relaxed)
+            return try await onConnection { [self] connection in try await body(connection, try await now(connection)) }
         }
-        return try await onConnection { [self] connection in try await body(connection, try await now(connection)) }
+        counters.writes.add(1, ordering: .relaxed)
+        return try await onConnection { [self] connection in
+            let result = try await body(connection, try await now(connection))
+            try await connection.rows("SELECT 1", logger)
+            return result
+        }
     }
 
     /// Runs `body` on a pooled connection. A call that gets none within the connect timeout,
@@ -179,12 +189,12 @@ public final class PostgresStore: QueueStore {
         let timeout = configuration.connectTimeout
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { [client, counters] in
+                group.addTask { [client, counters, closedConnections] in
                     try await client.withConnection { connection in
                         // Either the call starts or the timeout fails it: never both.
                         guard started.begin() else { throw CancellationError() }
                         counters.connected()
-                        return try await body(connection)
+                        return try await closedConnections.run(on: connection) { try await body(connection) }
                     }
                 }
                 group.addTask { [server, counters] in
@@ -233,6 +243,8 @@ public final class PostgresStore: QueueStore {
         switch error {
         case let error as QueueError:
             return error
+        case is ClosedConnectionGuard.ConnectionLost:
+            return QueueError(.busy, "\(server) closed the connection; try again shortly.")
         case let error as PostgresTransactionError:
             if let inner = error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError {
                 return translate(inner)
@@ -317,5 +329,22 @@ extension PostgresConnection {
     /// The tasks `query` returns (it selects ``TaskColumns/list``).
     func tasks(_ query: PostgresQuery, _ logger: Logger) async throws -> [QueueTask] {
         try await rows(query, logger).map(TaskColumns.decode)
+    }
+}
+
+extension QueueStore where Self == PostgresStore {
+    /// A PostgreSQL store at `url`: `TaskQueue(store: try await .postgres(url: "postgres://…"))`
+    /// (see ``PostgresConfiguration/init(url:)``).
+    public static func postgres(
+        url: String, logger: Logger = Logger(label: "prismq.postgres")
+    ) async throws(QueueError) -> PostgresStore {
+        try await PostgresStore(url: url, logger: logger)
+    }
+
+    /// A PostgreSQL store with these settings (see ``PostgresStore/init(configuration:logger:)``).
+    public static func postgres(
+        configuration: PostgresConfiguration, logger: Logger = Logger(label: "prismq.postgres")
+    ) async throws(QueueError) -> PostgresStore {
+        try await PostgresStore(configuration: configuration, logger: logger)
     }
 }

@@ -10,28 +10,12 @@ import Testing
 struct ServeProcessTests {
     let cli = CLIRunner()
 
-    /// Starts the server on a free port and returns it with its base URL.
     func serve(_ extra: [String] = []) async throws -> (CLIRunner.Running, String) {
-        let server = try cli.start(["serve", "--db", cli.database, "--port", "0"] + extra)
-        var line = ""
-        for _ in 0..<500 where !line.contains("\n") {
-            line = String(decoding: FileManager.default.contents(atPath: server.out) ?? Data(), as: UTF8.self)
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let url = try #require(line.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
-        return (server, url)
+        try await cli.serve(database: cli.database, extra)
     }
 
     func call(_ method: String, _ url: String, _ body: String? = nil) async throws -> (Int, [String: Any]) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        if let body {
-            request.httpBody = Data(body.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return ((response as! HTTPURLResponse).statusCode, json)
+        try await CLIRunner.call(method, url, body)
     }
 
     /// Claims and completes tasks over HTTP until `count` are done.

@@ -18,7 +18,7 @@ func makePostgresStore(
     configuration.tls = .disable
     configuration.maxConnections = 8
     configuration.applicationName = applicationName
-    return try await PostgresStore(configuration: configuration)
+    return try await .postgres(configuration: configuration)
 }
 
 /// The store behaviour suite every store passes, on PostgreSQL: each check in a schema of its own.

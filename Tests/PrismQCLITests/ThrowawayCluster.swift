@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// Where `scripts/with-postgres` found `initdb` and `pg_ctl`.
+let postgresBinaries = ProcessInfo.processInfo.environment["PRISMQ_TEST_POSTGRES_BIN"]
+
+/// A PostgreSQL cluster of one test's own, which the test may stop and start again without
+/// disturbing the tests that share the main test server. Trusts local connections; its files
+/// live in the runner's temporary directory.
+struct ThrowawayCluster {
+    let cli: CLIRunner
+    let port: Int
+    private let bin: String
+    private var directory: String { cli.directory + "/postgres" }
+
+    /// The queue's URL on this cluster.
+    var url: String { "postgres://prismq@127.0.0.1:\(port)/postgres?sslmode=disable" }
+
+    /// Makes the cluster and starts it.
+    init(cli: CLIRunner) async throws {
+        self.cli = cli
+        bin = try #require(postgresBinaries)
+        port = try Self.freePort()
+        try FileManager.default.createDirectory(
+            atPath: cli.directory + "/postgres", withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o700])
+        if getuid() == 0 { try await run("/usr/bin/chown", ["postgres:", directory]) }
+        try await postgres(
+            "initdb",
+            ["-D", directory + "/data", "-U", "prismq", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+        try await start()
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    func start() async throws {
+        try await postgres(
+            "pg_ctl",
+            [
+                "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "start", "-o",
+                "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c fsync=off",
+            ])
+    }
+
+    /// Stops the server as an operator's restart does (`-m fast`: sessions are ended).
+    func stop() async throws {
+        try await postgres("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "stop"])
+    }
+
+    /// Stops the server if it runs; the runner's `remove()` deletes its files.
+    func remove() async {
+        try? await postgres("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "stop"])
+    }
+
+    /// Runs a PostgreSQL tool as the `postgres` user (who owns the cluster) when root.
+    private func postgres(_ tool: String, _ arguments: [String]) async throws {
+        if getuid() == 0 {
+            return try await run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments)
+        }
+        return try await run(bin + "/" + tool, arguments)
+    }
+
+    /// Runs `executable` to its end, its output appended to `tools.log` in the cluster's
+    /// directory. Not through `Process`, which never sees `pg_ctl start` end: the server it
+    /// leaves running keeps a descriptor `Process` waits on.
+    private func run(_ executable: String, _ arguments: [String]) async throws {
+        let log = cli.directory + "/tools.log"
+        let status = await withCheckedContinuation { continuation in
+            Thread {
+                var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+                let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+                defer { argv.forEach { free($0) } }
+                var pid: pid_t = 0
+                guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
+                    return continuation.resume(returning: Int32(-1))
+                }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }.start()
+        }
+        let output = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+        try #require(status == 0, "\(executable) \(arguments) ended with \(status): \(output.suffix(2000))")
+    }
+
+    /// A port no one listens on now: the kernel's pick for a socket bound to port 0.
+    private static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+            }
+        }
+        try #require(bound)
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
