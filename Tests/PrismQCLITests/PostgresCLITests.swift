@@ -7,8 +7,9 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// The command line on a PostgreSQL queue: `--db postgres://…` in every command, worker
-/// processes sharing one queue, `serve`, and passwords kept out of every message.
+/// The command line on a PostgreSQL queue: `--db postgres://…` in every command, many hosts
+/// (servers and worker processes) sharing one queue, `serve`, and passwords kept out of every
+/// message.
 @Suite("prismq on PostgreSQL", .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct PostgresCLITests {
     let cli = CLIRunner()
@@ -25,31 +26,52 @@ struct PostgresCLITests {
         try await PostgresStore(url: url)
     }
 
-    @Test func commandsWorkOnAPostgresQueueAndWorkersShareItExactlyOnceThroughAKill() async throws {
+    @Test func twoServersAndFourWorkersShareAQueueExactlyOnceThroughAKilledWorkerAndServer() async throws {
         let added = try await cli.run(["enqueue", "--db", url, "--type", "t", "--payload", #"{"n":1}"#])
         #expect(added.status == 0, "\(added.stderr)")
         let listed = try await cli.run(["list", "--json", "--db", url])
         #expect((try? CLIRunner.object(listed.stdout)["tasks"] as? [Any])?.count == 1, "\(listed.stderr)")
 
+        // Many hosts: two servers on the queue, each taking half of the tasks from producers.
+        let (serverA, baseA) = try await cli.serve(database: url)
+        let (serverB, baseB) = try await cli.serve(database: url)
+        defer { serverA.process.terminate() }
+        for (base, offset) in [(baseA, 0), (baseB, 500)] {
+            for first in stride(from: 0, to: 500, by: 250) {
+                let tasks = (first..<first + 250).map { #"{"type":"t","payload":\#(offset + $0)}"# }
+                let (status, _) = try await CLIRunner.call(
+                    "POST", base + "/queue/tasks/batch", #"{"tasks":[\#(tasks.joined(separator: ","))]}"#)
+                #expect(status == 201)
+            }
+        }
         let store = try await openStore()
         defer { store.close() }
         let queue = TaskQueue(store: store)
-        _ = try await queue.enqueue(
-            batch: (0..<999).map { NewTask(type: "t", payload: try! RawJSON(validating: "\($0)")) })
-        let options = ["--db", url, "--type", "t", "--concurrency", "4", "--lease", "1.5", "--exec", "cat >/dev/null"]
-        let victim = try cli.start(["worker", "--worker-id", "victim"] + options)
-        let others = try ["w1", "w2"].map { try cli.start(["worker", "--worker-id", $0] + options) }
+        #expect(try await queue.stats().byType["t"]?[.queued] == 1001)
+
+        // Workers on the database and workers through each server; one of each kind is killed.
+        let options = ["--type", "t", "--concurrency", "3", "--lease", "1.5", "--exec", "cat >/dev/null"]
+        let victim = try cli.start(["worker", "--db", url, "--worker-id", "victim"] + options)
+        let others = try [
+            cli.start(["worker", "--db", url, "--worker-id", "w1"] + options),
+            cli.start(["worker", "--server", baseA, "--worker-id", "http-a"] + options),
+        ]
+        let throughB = try cli.start(["worker", "--server", baseB, "--worker-id", "http-b"] + options)
 
         let holding = try await eventually(timeout: .seconds(120)) {
             let stats = try await queue.stats()
-            let held = try await queue.workers().first { $0.id == "victim" }?.currentTasks ?? 0
-            return stats.byStatus[.completed, default: 0] >= 200 && held > 0
+            let held = try await queue.workers().filter { ["victim", "http-b"].contains($0.id) }.map(\.currentTasks)
+            return stats.byStatus[.completed, default: 0] >= 200 && held.count == 2 && held.allSatisfy { $0 > 0 }
         }
-        #expect(holding, "the victim never held a running task")
+        #expect(holding, "the victims never held running tasks")
         kill(victim.process.processIdentifier, SIGKILL)
+        kill(serverB.process.processIdentifier, SIGKILL)
         #expect(await victim.wait().status == SIGKILL)
+        #expect(await serverB.wait().status == SIGKILL)
+        throughB.process.terminate()
+        _ = await throughB.wait()
         let finished = try await eventually(timeout: .seconds(180)) {
-            try await queue.stats().byStatus[.completed] == 1000
+            try await queue.stats().byStatus[.completed] == 1001
         }
         #expect(finished)
         for other in others { other.process.terminate() }
@@ -62,16 +84,17 @@ struct PostgresCLITests {
             tasks += listed.tasks
             page.cursor = listed.nextCursor
         } while page.cursor != nil
-        #expect(tasks.count == 1000 && tasks.allSatisfy { $0.status == .completed }, "no task lost or duplicated")
-        var expired = 0
+        #expect(tasks.count == 1001 && tasks.allSatisfy { $0.status == .completed }, "no task lost or stuck")
+        var expired: [String: Int] = [:]
         for task in tasks where task.attempts > 1 {
             let logs = try await queue.logs(taskID: task.id)
             #expect(logs.filter { $0.event == .completed }.count == 1, "task \(task.id) completed once")
-            expired += logs.filter { $0.event == .expired && $0.workerID == "victim" }.count
+            for log in logs where log.event == .expired { expired[log.workerID ?? "", default: 0] += 1 }
         }
-        #expect(expired > 0, "the victim's leases expired and its tasks ran again elsewhere")
+        #expect(expired["victim", default: 0] > 0, "the killed worker's leases expired and its tasks ran elsewhere")
+        #expect(expired["http-b", default: 0] > 0, "so did those of the worker whose server was killed")
         let states = Dictionary(uniqueKeysWithValues: try await queue.workers().map { ($0.id, $0.state) })
-        #expect(states["w1"] == .stopped && states["w2"] == .stopped && states["victim"] != .stopped)
+        #expect(states["w1"] == .stopped && states["victim"] != .stopped)
     }
 
     @Test func serveRunsOnPostgresAndNamesItWithoutThePassword() async throws {
