@@ -26,6 +26,9 @@ final class ClosedConnectionGuard: Sendable {
 
     private let calls = Mutex(Calls())
 
+    /// The connections that ran a call and have not closed since.
+    var openConnections: Int { calls.withLock { $0.running.count } }
+
     /// Runs `body` on `connection`, failing with ``ConnectionLost`` if the connection closes first.
     func run<T: Sendable>(
         on connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T

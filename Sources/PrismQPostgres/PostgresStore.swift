@@ -187,6 +187,8 @@ public final class PostgresStore: QueueStore {
     ) async throws(QueueError) -> T {
         let started = StartFlag()
         let timeout = configuration.connectTimeout
+        counters.startWaiting(maxConnections: configuration.maxConnections)
+        defer { counters.endWaiting(ifNotStarted: started) }
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { [client, counters, closedConnections] in
@@ -194,6 +196,7 @@ public final class PostgresStore: QueueStore {
                         // Either the call starts or the timeout fails it: never both.
                         guard started.begin() else { throw CancellationError() }
                         counters.connected()
+                        defer { counters.finished() }
                         return try await closedConnections.run(on: connection) { try await body(connection) }
                     }
                 }
@@ -276,11 +279,14 @@ public final class PostgresStore: QueueStore {
     /// Now for a caller outside a statement: the injected clock's, else this host's.
     var localNow: Int64 { TaskColumns.millis(configuration.clock?.now() ?? Date()) }
 
+    /// The pool's counters and gauges: reads and writes share its `maxConnections`.
     public var statistics: StoreStatistics {
         StoreStatistics(
             readConnections: configuration.maxConnections, writeConnections: configuration.maxConnections,
             reads: counters.reads.load(ordering: .relaxed), writes: counters.writes.load(ordering: .relaxed),
-            waits: 0, errors: counters.errors.load(ordering: .relaxed)
+            waits: counters.waits.load(ordering: .relaxed), errors: counters.errors.load(ordering: .relaxed),
+            openConnections: closedConnections.openConnections, inUse: counters.running.load(ordering: .relaxed),
+            waiting: counters.waiting.load(ordering: .relaxed)
         )
     }
 
@@ -303,12 +309,35 @@ public final class PostgresStore: QueueStore {
         let reads = Atomic(0)
         let writes = Atomic(0)
         let errors = Atomic(0)
+        let waits = Atomic(0)
+        /// Calls running on a connection now, and calls waiting for one.
+        let running = Atomic(0)
+        let waiting = Atomic(0)
         private let start = ContinuousClock.now
         /// When a call last got a connection, in milliseconds since ``start``.
         private let lastConnected = Atomic<Int64>(0)
 
+        /// A call asks for a connection; it counts as a wait when the calls before it (running
+        /// or waiting) already take every connection.
+        func startWaiting(maxConnections: Int) {
+            let ahead = waiting.add(1, ordering: .relaxed).oldValue + running.load(ordering: .relaxed)
+            if ahead >= maxConnections { waits.add(1, ordering: .relaxed) }
+        }
+
+        /// A call ends: one that never got a connection no longer waits for one.
+        func endWaiting(ifNotStarted started: StartFlag) {
+            if !started.hasBegun { waiting.subtract(1, ordering: .relaxed) }
+        }
+
+        /// A call on a connection ended.
+        func finished() {
+            running.subtract(1, ordering: .relaxed)
+        }
+
         /// A call got a connection.
         func connected() {
+            waiting.subtract(1, ordering: .relaxed)
+            running.add(1, ordering: .relaxed)
             lastConnected.store(Int64((ContinuousClock.now - start).inSeconds * 1000), ordering: .relaxed)
         }
 

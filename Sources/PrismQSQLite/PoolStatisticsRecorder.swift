@@ -1,11 +1,14 @@
 import PrismQ
 import Synchronization
 
-/// Counts a pool's reads, writes, waits and errors; cheap enough for every operation.
+/// Counts a pool's reads, writes, waits and errors, and what runs and waits now; cheap enough
+/// for every operation.
 final class PoolStatisticsRecorder: Sendable {
     private struct Counters {
         var activeReads = 0
         var activeWrites = 0
+        /// The most reads that ran at once: the reader connections the pool opened (it keeps them).
+        var peakReads = 0
         var reads = 0
         var writes = 0
         var waits = 0
@@ -24,6 +27,7 @@ final class PoolStatisticsRecorder: Sendable {
         counters.withLock { counters in
             if counters.activeReads >= maxReaders { counters.waits += 1 }
             counters.activeReads += 1
+            counters.peakReads = max(counters.peakReads, counters.activeReads)
             counters.reads += 1
         }
     }
@@ -53,7 +57,10 @@ final class PoolStatisticsRecorder: Sendable {
         counters.withLock { counters in
             StoreStatistics(
                 readConnections: maxReaders, writeConnections: 1, reads: counters.reads,
-                writes: counters.writes, waits: counters.waits, errors: counters.errors
+                writes: counters.writes, waits: counters.waits, errors: counters.errors,
+                openConnections: 1 + min(counters.peakReads, maxReaders),
+                inUse: min(counters.activeReads, maxReaders) + min(counters.activeWrites, 1),
+                waiting: max(0, counters.activeReads - maxReaders) + max(0, counters.activeWrites - 1)
             )
         }
     }

@@ -28,6 +28,7 @@ struct MetricsExporter: Sendable {
         let values: [(String, Int)] = [
             ("read_connections", pool.readConnections), ("write_connections", pool.writeConnections),
             ("reads", pool.reads), ("writes", pool.writes), ("waits", pool.waits), ("errors", pool.errors),
+            ("open_connections", pool.openConnections), ("in_use", pool.inUse), ("waiting", pool.waiting),
         ]
         for (name, value) in values {
             registry.makeGauge(name: "prismq_store_" + name).set(Double(value))

@@ -10,13 +10,13 @@ let testServerURL = ProcessInfo.processInfo.environment["PRISMQ_TEST_POSTGRES_UR
 
 /// A store in a fresh schema of the test server (thrown away with the server), on `clock`.
 func makePostgresStore(
-    clock: ManualClock? = nil, schema: String? = nil, applicationName: String = "prismq-tests"
+    clock: ManualClock? = nil, schema: String? = nil, applicationName: String = "prismq-tests", maxConnections: Int = 8
 ) async throws -> PostgresStore {
     var configuration = try PostgresConfiguration(url: try #require(testServerURL))
     configuration.schema = schema ?? "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
     configuration.clock = clock
     configuration.tls = .disable
-    configuration.maxConnections = 8
+    configuration.maxConnections = maxConnections
     configuration.applicationName = applicationName
     return try await .postgres(configuration: configuration)
 }

@@ -1,6 +1,4 @@
 import Foundation
-import Logging
-import PostgresNIO
 import PrismQ
 import PrismQPostgres
 import Synchronization
@@ -18,11 +16,13 @@ struct PostgresFaultTests {
         let load = Load(queue: queue)
         let loops = (0..<6).map { index in Task { await load.run(loop: index) } }
 
+        var ended = 0
         for _ in 0..<8 {
             #expect(await eventually { load.calls > 20 }, "calls go through between cuts")
             load.resetCalls()
-            try await Admin.terminateBackends(applicationName: name)
+            ended += try await AdminConnection.terminateBackends(applicationName: name)
         }
+        #expect(ended >= 8, "the cuts ended the store's connections")
         load.stop()
         // Every call ends: none may hang on a connection the server ended.
         #expect(await eventually(timeout: .seconds(60)) { load.finishedLoops == loops.count }, "a call hung")
@@ -78,25 +78,5 @@ private final class Load: Sendable {
             }
         }
         state.withLock { $0.finished += 1 }
-    }
-}
-
-/// A connection of the test's own, as the database's administrator.
-private enum Admin {
-    /// Ends every server process whose connection carries `applicationName`.
-    static func terminateBackends(applicationName: String) async throws {
-        let url = try PrismQPostgres.PostgresConfiguration(url: try #require(testServerURL))
-        let logger = Logger(label: "prismq.tests.admin")
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: url.host, port: url.port, username: url.username, password: url.password,
-                database: url.database, tls: .disable),
-            id: 1, logger: logger)
-        let ended = try await connection.query(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = \(applicationName)",
-            logger: logger
-        ).collect()
-        try await connection.close()
-        #expect(try ended[0].decode(Int.self) > 0, "the store had connections to end")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import PrismQ
 @_spi(Testing) import PrismQPostgres
 import Synchronization
@@ -58,6 +59,33 @@ struct PostgresStoreTests {
         #expect(try await completed(dead), "a retry woke it")
         pool.stop()
         try await running.value
+    }
+}
+
+extension PostgresStoreTests {
+    @Test func poolGaugesShowCallsRunningAndWaitingForAConnection() async throws {
+        let store = try await makePostgresStore(schema: schema, maxConnections: 2)
+        defer { store.close() }
+        let queue = TaskQueue(store: store)
+        _ = try await queue.enqueue(NewTask(type: "t"))
+        let lease = try #require(try await queue.claim(ClaimRequest(workerID: "w", leaseDuration: .seconds(60))).first)
+        let idle = store.statistics
+        #expect(idle.inUse == 0 && idle.waiting == 0 && (1...2).contains(idle.openConnections))
+
+        // Another session locks the task's row: renewals of its lease hold both connections
+        // while they wait for the lock, and the other two wait for a connection.
+        let admin = try await AdminConnection.open()
+        try await admin.rows("BEGIN")
+        try await admin.rows("SELECT id FROM \(unescaped: schema).tasks WHERE id = \(lease.task.id) FOR UPDATE")
+        let renewals = (0..<4).map { _ in Task { try await queue.renew([lease.id], for: .seconds(60)) } }
+        #expect(await eventually { store.statistics.inUse == 2 && store.statistics.waiting == 2 })
+        let busy = store.statistics
+        #expect(busy.openConnections == 2 && busy.waits >= 2, "\(busy)")
+        try await admin.rows("COMMIT")
+        for renewal in renewals { _ = try await renewal.value }
+        let after = store.statistics
+        #expect(after.inUse == 0 && after.waiting == 0 && after.openConnections == 2, "\(after)")
+        try await admin.close()
     }
 }
 

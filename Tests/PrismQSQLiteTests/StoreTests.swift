@@ -47,5 +47,8 @@ struct StoreTests {
         }
         #expect(store.statistics.writes == after.writes + 32)
         #expect(store.statistics.waits > 0)
+        let idle = store.statistics
+        #expect(idle.inUse == 0 && idle.waiting == 0, "nothing runs or waits once the calls ended")
+        #expect((2...9).contains(idle.openConnections), "the writer and the readers opened: \(idle.openConnections)")
     }
 }

@@ -1,4 +1,4 @@
-/// Counters of a store's connection pool, for `/health` and metrics.
+/// Counters and gauges of a store's connection pool, for `/health` and metrics.
 public struct StoreStatistics: Sendable, Hashable {
     /// How many read connections the pool may open.
     public var readConnections: Int
@@ -12,14 +12,26 @@ public struct StoreStatistics: Sendable, Hashable {
     public var waits: Int
     /// Operations that failed with a storage or busy error.
     public var errors: Int
+    /// Connections open now.
+    public var openConnections: Int
+    /// Operations running on a connection now.
+    public var inUse: Int
+    /// Operations waiting for a connection now.
+    public var waiting: Int
 
     /// Makes a snapshot.
-    public init(readConnections: Int, writeConnections: Int, reads: Int, writes: Int, waits: Int, errors: Int) {
+    public init(
+        readConnections: Int, writeConnections: Int, reads: Int, writes: Int, waits: Int, errors: Int,
+        openConnections: Int = 0, inUse: Int = 0, waiting: Int = 0
+    ) {
         self.readConnections = readConnections
         self.writeConnections = writeConnections
         self.reads = reads
         self.writes = writes
         self.waits = waits
         self.errors = errors
+        self.openConnections = openConnections
+        self.inUse = inUse
+        self.waiting = waiting
     }
 }
