@@ -8,6 +8,12 @@ extension QueueTask {
     /// lease token is added too (for workers).
     package func json(includeLease: Bool = false) -> String {
         var writer = JSONWriter()
+        write(into: &writer, includeLease: includeLease)
+        return writer.json
+    }
+
+    /// Adds the contract's task fields to `writer` (see ``json(includeLease:)``).
+    package func write(into writer: inout JSONWriter, includeLease: Bool) {
         writer.add("id", id)
         writer.add("type", type)
         writer.add("payload", raw: payload.text)
@@ -30,6 +36,5 @@ extension QueueTask {
         if includeLease {
             writer.add("lease_token", leaseToken)
         }
-        return writer.json
     }
 }

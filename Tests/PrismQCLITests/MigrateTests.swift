@@ -5,7 +5,7 @@ import PrismQSQLite
 import Testing
 
 /// `prismq migrate`: a queue copied from SQLite to PostgreSQL and back, field for field, and
-/// resumed after a `kill -9`.
+/// resumed after a `kill -9`; `prismq export` and `import` between the same stores.
 @Suite("prismq migrate", .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct MigrateTests {
     let cli = CLIRunner()
@@ -35,9 +35,10 @@ struct MigrateTests {
         }
     }
 
-    @Test func aQueueInEveryStateGoesToPostgresAndBackUnchanged() async throws {
-        let sqlite = cli.directory + "/source.db"
-        let source = TaskQueue(store: try SQLiteStore(path: sqlite))
+    /// A SQLite queue at `path` with tasks in every state, a payload and a result spelled
+    /// unusually, an idempotency key, a timeout and three workers; its records.
+    func queueInEveryState(at path: String) async throws -> (TaskQueue, [TaskRecord]) {
+        let source = TaskQueue(store: try SQLiteStore(path: path))
         _ = try await source.enqueue(NewTask(type: "plain", payload: try RawJSON(validating: #"{"a": [1, 2.50]}"#)))
         _ = try await source.enqueue(NewTask(type: "keyed", priority: 7, idempotencyKey: "k-1", timeout: .seconds(9)))
         _ = try await source.enqueue(NewTask(type: "later", delay: .seconds(3600)))
@@ -55,7 +56,12 @@ struct MigrateTests {
         _ = try await source.cancel(id: held.task.id)  // running, cancellation requested
         let original = try await everything(source)
         #expect(original.count == 8)
+        return (source, original)
+    }
 
+    @Test func aQueueInEveryStateGoesToPostgresAndBackUnchanged() async throws {
+        let sqlite = cli.directory + "/source.db"
+        let (_, original) = try await queueInEveryState(at: sqlite)
         let postgres = try postgresURL()
         let there = try await cli.run(["migrate", "--from", sqlite, "--to", postgres])
         #expect(there.status == 0, "\(there.stderr)")
@@ -83,6 +89,37 @@ struct MigrateTests {
         let roundTrip = try await everything(TaskQueue(store: try SQLiteStore(path: back)))
         #expect(roundTrip.dropLast().map(\.task) == original.map(\.task))
         #expect(histories(Array(roundTrip.dropLast())) == histories(original))
+    }
+
+    @Test func anExportImportedIntoPostgresExportsAgainByteForByte() async throws {
+        let sqlite = cli.directory + "/source.db"
+        let (_, original) = try await queueInEveryState(at: sqlite)
+        let file = cli.directory + "/queue.jsonl"
+        let exported = try await cli.run(["export", "--db", sqlite, "--to", file])
+        #expect(exported.status == 0 && exported.stdout.contains("Exported 8 tasks and 3 workers"), "\(exported)")
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the export is owner-only")
+
+        let postgres = try postgresURL()
+        let imported = try await cli.run(["import", "--db", postgres, "--from", file, "--batch", "3"])
+        #expect(imported.stdout.contains("Imported 8 tasks (0 were there already) and 3 workers"), "\(imported)")
+        let store = try await PostgresStore(url: postgres)
+        defer { store.close() }
+        let copied = try await everything(TaskQueue(store: store))
+        #expect(copied.map(\.task) == original.map(\.task), "every field of every task, payloads byte for byte")
+        #expect(histories(copied) == histories(original))
+        let again = try await cli.run(["export", "--db", postgres])
+        let written = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(again.status == 0 && again.stdout == written, "the same lines, byte for byte")
+
+        let rerun = try await cli.run(["import", "--db", postgres, "--from", file])
+        #expect(rerun.stdout.contains("Imported 0 tasks (8 were there already)"), "\(rerun)")
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let broken = cli.directory + "/broken.jsonl"
+        try ([lines[0], lines[1], "{\"kind\":\"task\",\"id\":\"x\"}"] + lines[2...]).joined(separator: "\n")
+            .write(toFile: broken, atomically: true, encoding: .utf8)
+        let refused = try await cli.run(["import", "--db", cli.directory + "/new.db", "--from", broken])
+        #expect(refused.status == 1 && refused.stderr.contains("broken.jsonl, line 3: not a task"), "\(refused)")
     }
 
     @Test func aCopyKilledMidwayResumesWithoutDuplicatesOrGaps() async throws {
