@@ -3,8 +3,8 @@ import PrismQ
 
 /// Where a ``PostgresStore`` connects and how it behaves.
 ///
-/// Read from a URL, `postgres://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME&sslmode=MODE`,
-/// or set field by field. The password is never shown: ``description`` and every error name
+/// Read from a URL, `postgres://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME&sslmode=MODE`
+/// (also `max_connections=N` and `connect_timeout=SECONDS`), or set field by field. The password is never shown: ``description`` and every error name
 /// the server without it.
 public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// How the connection uses TLS.
@@ -52,7 +52,8 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     public init() {}
 
     /// Reads `postgres://` or `postgresql://` URLs: user, password, host, port and database,
-    /// and the query items `schema` and `sslmode` (`disable`, `prefer`, `require`).
+    /// and the query items `schema`, `sslmode` (`disable`, `prefer`, `require`, `verify-full`),
+    /// `max_connections` (1–1000) and `connect_timeout` (whole seconds, 1–3600, as libpq's).
     ///
     /// - Throws: `invalidArgument` naming what is wrong (never the password).
     public init(url: String) throws(QueueError) {
@@ -85,9 +86,20 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
                         "sslmode is one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", ")).")
                 }
                 tls = mode
+            case "max_connections":
+                guard let count = item.value.flatMap({ Int($0) }), (1...1000).contains(count) else {
+                    throw QueueError(.invalidArgument, "max_connections is a whole number from 1 to 1000.")
+                }
+                maxConnections = count
+            case "connect_timeout":
+                guard let seconds = item.value.flatMap({ Int($0) }), (1...3600).contains(seconds) else {
+                    throw QueueError(.invalidArgument, "connect_timeout is whole seconds from 1 to 3600.")
+                }
+                connectTimeout = .seconds(seconds)
             default:
                 throw QueueError(
-                    .invalidArgument, "Unknown URL option \(item.name); known: schema, sslmode.")
+                    .invalidArgument,
+                    "Unknown URL option \(item.name); known: schema, sslmode, max_connections, connect_timeout.")
             }
         }
         try Self.validate(schema: schema)

@@ -54,6 +54,8 @@ struct StoreLocationTests {
             ("postgres://localhost/queue?colour=red", "Unknown URL option colour"),
             ("postgres://localhost/queue?schema=Bad-Name", "The schema name must be"),
             ("postgresql://localhost/queue?sslmode=maybe", "sslmode is one of"),
+            ("postgres://localhost/queue?max_connections=0", "max_connections is a whole number from 1 to 1000"),
+            ("postgres://localhost/queue?connect_timeout=1.5", "connect_timeout is whole seconds"),
             ("sqlite://host/queue.db", "names a host"),
             ("sqlite:queue.db?mode=ro", "takes no query"),
             ("http://", "is not a server URL"),
