@@ -73,8 +73,9 @@ let package = Package(
         .target(
             name: "PrismQBench",
             dependencies: [
-                "PrismQ", "PrismQSQLite", "PrismQTerminal", "PrismQWire",
+                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQTerminal", "PrismQWire",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PrismQ
+import PrismQPostgres
 import PrismQSQLite
 import PrismQWire
 
@@ -36,7 +37,7 @@ package struct BenchCommand: AsyncParsableCommand {
     var profile: String = "balanced"
 
     @Option(name: .long, help: "Comma-separated sections to run: \(sectionNames.joined(separator: ", ")).")
-    var sections: String = sectionNames.dropLast().joined(separator: ",")
+    var sections: String = defaultSections
 
     @Flag(name: .long, help: "Also run the http section: a prismq serve process on loopback.")
     var server = false
@@ -46,6 +47,15 @@ package struct BenchCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Print the results as JSON.")
     var json = false
+
+    @Option(
+        name: .long,
+        help: """
+            A postgres:// URL: measure the PostgreSQL store there instead (throughput, latency and \
+            claim-depth, beside a raw PostgreSQL baseline), each run in a schema of its own that \
+            is dropped afterwards.
+            """)
+    var db: String?
 
     /// The command with every default (ArgumentParser fills in the options).
     package init() {}
@@ -58,7 +68,17 @@ package struct BenchCommand: AsyncParsableCommand {
                 "Unknown section \(unknown[0]); use \(Self.sectionNames.joined(separator: ", ")).")
         }
         do { _ = try SQLitePragmaProfile.named(profile) } catch { throw ValidationError(error.message) }
+        if let db {
+            do { _ = try PostgresConfiguration(url: db) } catch { throw ValidationError(error.message) }
+            let other = chosenSections.filter { !PostgresBench.sections.contains($0) }
+            guard other.isEmpty || sections == Self.defaultSections else {
+                throw ValidationError(
+                    "On PostgreSQL, bench runs \(PostgresBench.sections.joined(separator: ", ")); not \(other[0]).")
+            }
+        }
     }
+
+    private static let defaultSections = sectionNames.dropLast().joined(separator: ",")
 
     private var chosenSections: [String] {
         sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + (server ? ["http"] : [])
@@ -69,6 +89,19 @@ package struct BenchCommand: AsyncParsableCommand {
         let processes = BenchProcesses(profile: pragmas)
         let scale = quick ? 1 : 10
         var tables: [BenchTable] = []
+        if let db {
+            let bench = PostgresBench(
+                server: try PostgresConfiguration(url: db), runs: runs, quick: quick, processes: processes,
+                progress: progress)
+            for section in PostgresBench.sections where chosenSections.contains(section) {
+                switch section {
+                case "throughput": tables.append(try await bench.throughput())
+                case "latency": tables.append(try await bench.latency())
+                default: tables.append(try await bench.claimDepth())
+                }
+            }
+            return report(tables, errors: processes.storeErrorCount, on: bench.server.description)
+        }
         for section in Self.sectionNames where chosenSections.contains(section) {
             switch section {
             case "throughput": tables.append(try await throughput(pragmas, processes: processes, scale: scale))
@@ -80,10 +113,15 @@ package struct BenchCommand: AsyncParsableCommand {
             default: tables.append(try await http(pragmas, processes: processes))
             }
         }
+        report(tables, errors: processes.storeErrorCount, on: nil)
+    }
+
+    /// Prints the tables, as text or JSON; `database` names a PostgreSQL server measured.
+    private func report(_ tables: [BenchTable], errors: Int, on database: String?) {
         progress(nil)
-        let errors = processes.storeErrorCount
         if json {
             var writer = JSONWriter()
+            writer.add("database", database ?? "sqlite")
             writer.add("profile", profile)
             writer.add("runs", runs)
             writer.add("quick", quick)
@@ -91,7 +129,7 @@ package struct BenchCommand: AsyncParsableCommand {
             for table in tables { writer.add(table.key, raw: table.json) }
             print(writer.json)
         } else {
-            print("profile \(profile), median of \(runs) runs, each on a fresh database\n")
+            print("\(database ?? "profile " + profile), median of \(runs) runs, each on a fresh database\n")
             print(tables.map(\.text).joined(separator: "\n\n"))
             print("\nbusy or storage errors in worker processes: \(errors)")
         }
@@ -103,55 +141,24 @@ package struct BenchCommand: AsyncParsableCommand {
         _ pragmas: SQLitePragmaProfile, processes: BenchProcesses, scale: Int
     ) async throws -> BenchTable {
         let scenarios = BenchScenario.select(BenchScenario.all(scale: scale, processes: processes), matching: only)
-        let medians = try await measure(scenarios, pragmas, label: "throughput")
-        var table = BenchTable(
-            key: "throughput", title: "THROUGHPUT (\(pragmas.name))",
-            columns: [
-                ("SCENARIO", "name"), ("OPS", "operations"), ("PER SECOND", "median_per_second"),
-                ("VS BASELINE", "ratio_to_baseline"), ("BASELINE", "baseline"),
-            ]
-        )
-        for scenario in scenarios {
-            let rate = medians[scenario.name]!
-            let ratio = scenario.baseline.flatMap { medians[$0] }.map { rate / $0 }
-            table.rows.append([
-                .text(scenario.name), .number(Double(scenario.operations), digits: 0), .number(rate, digits: 0),
-                ratio.map { .number($0, digits: 2) } ?? .none, scenario.baseline.map { .text($0) } ?? .none,
-            ])
-        }
-        return table
+        let rates = try await measure(scenarios, pragmas, label: "throughput")
+        return BenchTable.throughput(
+            title: "THROUGHPUT (\(pragmas.name))", scenarios: scenarios.map { ($0.name, $0.baseline, $0.operations) },
+            rates: rates)
     }
 
     private func latency(_ pragmas: SQLitePragmaProfile, processes: BenchProcesses) async throws -> BenchTable {
         let seconds = quick ? 0.3 : 3.0
-        var table = BenchTable(
-            key: "latency", title: "ENQUEUE→START LATENCY (tasks offered for \(seconds) s at each rate)",
-            columns: [
-                ("WORKER", "worker"), ("OFFERED/S", "offered_per_second"), ("TASKS", "tasks"), ("P50 MS", "p50_ms"),
-                ("P95 MS", "p95_ms"), ("P99 MS", "p99_ms"),
-            ]
-        )
-        for (name, measure) in [
-            ("in process (pool of 16)", BenchLatency.inProcess),
-            ("another process (pool of 16)", processes.crossProcessLatencies),
-        ] {
-            for rate in [100, 1000] {
-                let count = Int(Double(rate) * seconds)
-                var percentiles: [[Double]] = []
-                for run in 1...runs {
-                    progress("[latency] \(name), \(rate)/s offered, run \(run)/\(runs)")
-                    let samples = try await Self.withFreshStore(pragmas) { store in
-                        try await measure(store, rate, count)
-                    }
-                    percentiles.append(BenchLatency.percentiles(samples))
-                }
-                let medians = (0..<3).map { index in Self.median(percentiles.map { $0[index] }) }
-                table.rows.append(
-                    [.text(name), .number(Double(rate), digits: 0), .number(Double(count), digits: 0)]
-                        + medians.map { .number($0, digits: 2) })
-            }
+        let measures: [(String, (SQLiteStore, Int, Int) async throws -> [Double])] = [
+            ("in process (pool of 16)", { try await BenchLatency.inProcess($0, rate: $1, count: $2) }),
+            ("another process (pool of 16)", { try await processes.crossProcessLatencies($0, rate: $1, count: $2) }),
+        ]
+        return try await BenchTable.latency(
+            title: "ENQUEUE→START LATENCY (tasks offered for \(seconds) s at each rate)", workers: measures,
+            rates: [100, 1000], seconds: seconds, runs: runs, progress: progress
+        ) { measure, rate, count in
+            try await Self.withFreshStore(pragmas) { store in try await measure(store, rate, count) }
         }
-        return table
     }
 
     private func claimDepth(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
@@ -161,22 +168,9 @@ package struct BenchCommand: AsyncParsableCommand {
             depth: small, claims: claims, runs: runs, profile: pragmas, progress: progress)
         let largeRates = try await BenchDepth.claimRates(
             depth: large, claims: claims, runs: runs, profile: pragmas, progress: progress)
-        var table = BenchTable(
-            key: "claim_depth",
+        return BenchTable.claimDepth(
             title: "CLAIMS PER SECOND BY QUEUE DEPTH (one task per claim, one transaction each; PrismQ names 4 types)",
-            columns: [
-                ("STRATEGY", "strategy"), ("AT \(small)", "at_small"), ("AT \(large)", "at_large"),
-                ("LARGE / SMALL", "ratio"),
-            ]
-        )
-        table.note = "small = \(small) queued tasks, large = \(large)"
-        for (small, large) in zip(smallRates, largeRates) {
-            table.rows.append([
-                .text(small.name), .number(small.rate, digits: 0), .number(large.rate, digits: 0),
-                .number(large.rate / small.rate, digits: 2),
-            ])
-        }
-        return table
+            small: small, large: large, smallRates: smallRates, largeRates: largeRates)
     }
 
     private func fairness(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
@@ -234,7 +228,7 @@ package struct BenchCommand: AsyncParsableCommand {
             ]
         )
         for pragmas in SQLitePragmaProfile.all {
-            let medians = try await measure(scenarios, pragmas, label: "profiles, \(pragmas.name)")
+            let medians = try await measure(scenarios, pragmas, label: "profiles, \(pragmas.name)").mapValues(Self.median)
             let raw = medians[names[0]]!
             table.rows.append([
                 .text(pragmas.name), .text(pragmas.synchronous == .full ? "FULL" : "NORMAL"), .number(raw, digits: 0),
@@ -339,18 +333,16 @@ package struct BenchCommand: AsyncParsableCommand {
     /// The median rate of each scenario over `runs` runs on fresh databases.
     private func measure(
         _ scenarios: [BenchScenario], _ pragmas: SQLitePragmaProfile, label: String
-    ) async throws -> [String: Double] {
-        var medians: [String: Double] = [:]
+    ) async throws -> [String: [Double]] {
+        var rates: [String: [Double]] = [:]
         for (index, scenario) in scenarios.enumerated() {
-            var rates: [Double] = []
             for run in 1...runs {
                 progress("[\(label) \(index + 1)/\(scenarios.count)] \(scenario.name), run \(run)/\(runs)")
                 let elapsed = try await Self.withFreshStore(pragmas) { store in try await scenario.measure(store) }
-                rates.append(Double(scenario.operations) / Self.seconds(elapsed))
+                rates[scenario.name, default: []].append(Double(scenario.operations) / Self.seconds(elapsed))
             }
-            medians[scenario.name] = Self.median(rates)
         }
-        return medians
+        return rates
     }
 
     // MARK: Support

@@ -18,28 +18,41 @@ enum BenchDepth {
         try await BenchCommand.withFreshStore(profile) { store in
             progress("[claim depth] filling a queue of \(depth) tasks")
             try await SQLiteBaseline.fill(store, count: depth, types: types)
-            var medians: [(name: String, rate: Double)] = []
             let claimers: [(String, () async throws -> Void)] =
                 SchedulingStrategy.allCases.map { strategy in
                     let request = ClaimRequest(workerID: "bench", capabilities: types, strategy: strategy)
                     return (strategy.rawValue, { _ = try await store.claim(request) })
                 } + [("raw FIFO claim (baseline)", { _ = try await SQLiteBaseline.claimOne(store) })]
-            for (name, claimOnce) in claimers {
-                if name == SchedulingStrategy.weightedRandom.rawValue {
-                    // Its index is built by the first weighted-random claim; not timed here.
-                    try await store.prepare(for: .weightedRandom)
-                }
-                var rates: [Double] = []
-                for run in 1...runs {
-                    progress("[claim depth] \(name) at \(depth) queued, run \(run)/\(runs)")
-                    let elapsed = try await BenchScenario.timed {
-                        for _ in 0..<claims { try await claimOnce() }
+            return try await rates(
+                of: claimers, depth: depth, claims: claims, runs: runs, progress: progress,
+                before: { name in
+                    if name == SchedulingStrategy.weightedRandom.rawValue {
+                        // Its index is built by the first weighted-random claim; not timed here.
+                        try await store.prepare(for: .weightedRandom)
                     }
-                    rates.append(Double(claims) / BenchCommand.seconds(elapsed))
-                }
-                medians.append((name, BenchCommand.median(rates)))
-            }
-            return medians
+                })
         }
+    }
+
+    /// The median rate of `claims` claims by each claimer over `runs` runs; `before` runs ahead
+    /// of a claimer's first run, untimed.
+    static func rates(
+        of claimers: [(String, () async throws -> Void)], depth: Int, claims: Int, runs: Int,
+        progress: (String) -> Void, before: (String) async throws -> Void = { _ in }
+    ) async throws -> [(name: String, rate: Double)] {
+        var medians: [(name: String, rate: Double)] = []
+        for (name, claimOnce) in claimers {
+            try await before(name)
+            var rates: [Double] = []
+            for run in 1...runs {
+                progress("[claim depth] \(name) at \(depth) queued, run \(run)/\(runs)")
+                let elapsed = try await BenchScenario.timed {
+                    for _ in 0..<claims { try await claimOnce() }
+                }
+                rates.append(Double(claims) / BenchCommand.seconds(elapsed))
+            }
+            medians.append((name, BenchCommand.median(rates)))
+        }
+        return medians
     }
 }

@@ -20,7 +20,11 @@ enum BenchLatency {
     /// Latencies in milliseconds of `count` tasks offered at `rate` into an idle in-process
     /// pool of 16.
     static func inProcess(_ store: SQLiteStore, rate: Int, count: Int) async throws -> [Double] {
-        let queue = TaskQueue(store: store)
+        try await inProcess(TaskQueue(store: store), rate: rate, count: count)
+    }
+
+    /// Latencies as above, on `queue`.
+    static func inProcess(_ queue: TaskQueue, rate: Int, count: Int) async throws -> [Double] {
         let pool = WorkerPool(queue: queue, configuration: benchPoolConfiguration, logger: quietLogger)
         let samples = Mutex<[Double]>([])
         let finished = AsyncStream<Void>.makeStream()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PrismQ
+import PrismQPostgres
 import PrismQSQLite
 import ServiceLifecycle
 import Synchronization
@@ -29,16 +30,24 @@ final class BenchProcesses: Sendable {
     /// (delayed) until every worker is registered and idle, then become ready at once; the
     /// time runs until the last one completed.
     func claimAndComplete(_ store: SQLiteStore, tasks: Int, workers count: Int) async throws -> Duration {
-        let queue = TaskQueue(store: store)
+        try await claimAndComplete(
+            TaskQueue(store: store), at: store.path, tasks: tasks, workers: count,
+            makeReady: { try await SQLiteBaseline.makeQueuedReady(store) })
+    }
+
+    /// Claim + complete as above, on the queue at `location` (a worker's `--db`); `makeReady`
+    /// makes the held-back tasks ready.
+    func claimAndComplete(
+        _ queue: TaskQueue, at location: String, tasks: Int, workers count: Int,
+        makeReady: () async throws -> Void
+    ) async throws -> Duration {
         try await BenchScenario.enqueue(tasks, into: queue, runAfter: Date().addingTimeInterval(3600))
-        let workers = try startWorkers(count, on: store)
+        let workers = try startWorkers(count, at: location)
         defer { workers.forEach { $0.stop() } }
-        try await waitForWorkers(count, on: store)
+        try await waitForWorkers(count, on: queue)
         let start = ContinuousClock.now
-        try await SQLiteBaseline.makeQueuedReady(store)
-        while try await SQLiteBaseline.count(store, status: "completed") < tasks {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await makeReady()
+        try await waitUntilCompleted(tasks, on: queue)
         let elapsed = ContinuousClock.now - start
         for worker in workers { storeErrors.add(try await worker.finish(), ordering: .relaxed) }
         return elapsed
@@ -48,14 +57,17 @@ final class BenchProcesses: Sendable {
     /// into an idle worker process (its handler returns when it started; the enqueue time
     /// rides in the payload).
     func crossProcessLatencies(_ store: SQLiteStore, rate: Int, count: Int) async throws -> [Double] {
-        let workers = try startWorkers(1, on: store)
+        try await crossProcessLatencies(TaskQueue(store: store), at: store.path, rate: rate, count: count)
+    }
+
+    /// Enqueue→start latencies as above, on the queue at `location` (a worker's `--db`).
+    func crossProcessLatencies(_ queue: TaskQueue, at location: String, rate: Int, count: Int) async throws -> [Double]
+    {
+        let workers = try startWorkers(1, at: location)
         defer { workers.forEach { $0.stop() } }
-        try await waitForWorkers(1, on: store)
-        let queue = TaskQueue(store: store)
+        try await waitForWorkers(1, on: queue)
         try await BenchLatency.offer(count, at: rate, to: queue)
-        while try await SQLiteBaseline.count(store, status: "completed") < count {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntilCompleted(count, on: queue)
         storeErrors.add(try await workers[0].finish(), ordering: .relaxed)
         var latencies: [Double] = []
         var cursor: PageCursor?
@@ -73,11 +85,18 @@ final class BenchProcesses: Sendable {
         return latencies
     }
 
+    /// Waits until `count` tasks of the queue are completed, looking every 5 ms.
+    private func waitUntilCompleted(_ count: Int, on queue: TaskQueue) async throws {
+        while try await queue.stats().byStatus[.completed, default: 0] < count {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// The CPU an idle worker process uses, in percent of one core, over `window`.
     func idleWorkerCPU(_ store: SQLiteStore, over window: Duration) async throws -> Double {
-        let workers = try startWorkers(1, on: store)
+        let workers = try startWorkers(1, at: store.path)
         defer { workers.forEach { $0.stop() } }
-        try await waitForWorkers(1, on: store)
+        try await waitForWorkers(1, on: TaskQueue(store: store))
         try await Task.sleep(for: .milliseconds(500))  // past start-up
         let before = try workers[0].cpuSeconds()
         try await Task.sleep(for: window)
@@ -112,16 +131,16 @@ final class BenchProcesses: Sendable {
         return (server, port)
     }
 
-    private func startWorkers(_ count: Int, on store: SQLiteStore) throws -> [ChildProcess] {
+    private func startWorkers(_ count: Int, at location: String) throws -> [ChildProcess] {
         try (0..<count).map { _ in
-            try ChildProcess(Self.executable, ["bench-worker", "--db", store.path, "--profile", profile.name])
+            try ChildProcess(Self.executable, ["bench-worker", "--db", location, "--profile", profile.name])
         }
     }
 
     /// Waits until `count` workers are registered and have looked for work.
-    private func waitForWorkers(_ count: Int, on store: SQLiteStore) async throws {
+    private func waitForWorkers(_ count: Int, on queue: TaskQueue) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
-        while try await store.workers().filter({ $0.state == .active }).count < count {
+        while try await queue.workers().filter({ $0.state == .active }).count < count {
             guard ContinuousClock.now < deadline else { throw ValidationError("The worker processes did not start.") }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -204,7 +223,7 @@ package struct BenchWorkerCommand: AsyncParsableCommand {
         shouldDisplay: false
     )
 
-    @Option(name: .long, help: "The database.")
+    @Option(name: .long, help: "The database: a SQLite path or a postgres:// URL.")
     var db: String
 
     @Option(name: .long, help: "PRAGMA profile.")
@@ -214,11 +233,18 @@ package struct BenchWorkerCommand: AsyncParsableCommand {
     package init() {}
 
     package func run() async throws {
-        var configuration = SQLiteConfiguration()
-        configuration.profile = try SQLitePragmaProfile.named(profile)
-        let store = try SQLiteStore(path: db, configuration: configuration)
-        let pool = WorkerPool(
-            queue: TaskQueue(store: store), configuration: benchPoolConfiguration, logger: quietLogger)
+        let queue: TaskQueue
+        var postgres: PostgresStore?
+        if db.hasPrefix("postgres://") || db.hasPrefix("postgresql://") {
+            postgres = try await PostgresStore(url: db, logger: quietLogger)
+            queue = TaskQueue(store: postgres!)
+        } else {
+            var configuration = SQLiteConfiguration()
+            configuration.profile = try SQLitePragmaProfile.named(profile)
+            queue = TaskQueue(store: try SQLiteStore(path: db, configuration: configuration))
+        }
+        defer { postgres?.close() }
+        let pool = WorkerPool(queue: queue, configuration: benchPoolConfiguration, logger: quietLogger)
         pool.register("bench") { _ in nil }
         pool.register("latency") { _ in try RawJSON(validating: String(Date().timeIntervalSince1970)) }
         let group = ServiceGroup(
@@ -227,6 +253,6 @@ package struct BenchWorkerCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
-        print("{\"store_errors\":\(store.statistics.errors)}")
+        print("{\"store_errors\":\(queue.statistics.errors)}")
     }
 }

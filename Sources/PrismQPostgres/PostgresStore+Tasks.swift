@@ -5,15 +5,14 @@ import PrismQ
 extension PostgresStore {
     public func enqueue(_ tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] {
         if tasks.count == 1 {  // one statement
-            return try await read(writing: true) { [logger, channel] connection, now in
-                [try await Self.insert(tasks[0], now: now, channel: channel, connection: connection, logger: logger)]
+            return try await read(writing: true, announcing: true) { [logger] connection, now in
+                [try await Self.insert(tasks[0], now: now, connection: connection, logger: logger)]
             }
         }
-        return try await transaction { [logger, channel] connection, now in
+        return try await transaction(announcing: true) { [logger] connection, now in
             var results: [EnqueueResult] = []
             for task in tasks {
-                results.append(
-                    try await Self.insert(task, now: now, channel: channel, connection: connection, logger: logger))
+                results.append(try await Self.insert(task, now: now, connection: connection, logger: logger))
             }
             return results
         }
@@ -21,9 +20,9 @@ extension PostgresStore {
 
     /// Inserts one task with its `enqueued` history row, or returns the task its idempotency
     /// key already names. A concurrent insert of the same key (on any host) makes this one
-    /// wait for it, then find its task. A new task is announced on `channel`.
+    /// wait for it, then find its task.
     private static func insert(
-        _ task: NewTask, now: Int64, channel: String, connection: PostgresConnection, logger: Logger
+        _ task: NewTask, now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> EnqueueResult {
         let runAfter =
             if let date = task.runAfter { TaskColumns.millis(date) } else if let delay = task.delay {
@@ -44,7 +43,7 @@ extension PostgresStore {
             ), logged AS (
                 INSERT INTO task_logs (task_id, event, at) SELECT id, 'enqueued', \(now) FROM inserted
             )
-            SELECT id, pg_notify(\(channel), '') FROM inserted
+            SELECT id FROM inserted
             """, logger)
         guard let row = inserted.first else {
             let existing = try await connection.tasks(
@@ -145,7 +144,7 @@ extension PostgresStore {
     }
 
     public func retry(id: Int64) async throws(QueueError) -> QueueTask {
-        try await transaction { [logger, channel] connection, now in
+        try await transaction(announcing: true) { [logger] connection, now in
             let task = try await Self.fetchTask(id: id, forUpdate: true, connection: connection, logger: logger)
             guard task.status == .dead || task.status == .cancelled else {
                 throw QueueError(
@@ -162,7 +161,6 @@ extension PostgresStore {
             try await Self.appendLog(
                 taskID: id, event: .retried, at: now, message: "was \(task.status)", connection: connection,
                 logger: logger)
-            try await connection.rows("SELECT pg_notify(\(channel), '')", logger)
             return try await Self.fetchTask(id: id, connection: connection, logger: logger)
         }
     }

@@ -141,17 +141,30 @@ public final class PostgresStore: QueueStore {
 
     // MARK: Running statements
 
-    /// Runs `body` in a transaction; `now` is the time every statement of it uses.
+    /// Runs `body` in a transaction; `now` is the time every statement of it uses. With
+    /// `announcing`, the transaction made tasks ready: listeners hear of it once it committed.
     @discardableResult
     func transaction<T: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
+        announcing: Bool = false, _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
     ) async throws(QueueError) -> T {
         counters.writes.add(1, ordering: .relaxed)
         return try await onConnection { [self] connection in
-            try await connection.withTransaction(logger: logger) { connection in
+            let result = try await connection.withTransaction(logger: logger) { connection in
                 try await body(connection, try await now(connection))
             }
+            if announcing { try await announceReady(on: connection) }
+            return result
         }
+    }
+
+    /// Tells every listener that tasks became ready (`NOTIFY`), in a transaction of its own.
+    ///
+    /// Not inside the transaction that made them ready: PostgreSQL serializes the commits of
+    /// transactions that notify, holding a lock through their WAL flush, so enqueues that
+    /// notified would commit one at a time. A transaction that only notifies writes no WAL to
+    /// wait for, so it holds that lock only briefly.
+    private func announceReady(on connection: PostgresConnection) async throws {
+        try await connection.rows("SELECT pg_notify(\(channel), '')", logger)
     }
 
     /// Runs `body` on a connection, outside a transaction: for reads, and for writes of one
@@ -160,10 +173,12 @@ public final class PostgresStore: QueueStore {
     /// A write's statement commits when the server reaches the end of its message batch, after it
     /// has already sent the statement's rows; a server process ended in between rolls the write
     /// back although the rows arrived. So a write is only reported once a second statement on the
-    /// same connection has answered, which the server can only do after that commit.
+    /// same connection has answered, which the server can only do after that commit. With
+    /// `announcing` (the write made tasks ready), that statement is the announcement.
     @discardableResult
     func read<T: Sendable>(
-        writing: Bool = false, _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
+        writing: Bool = false, announcing: Bool = false,
+        _ body: @escaping @Sendable (PostgresConnection, Int64) async throws -> T
     ) async throws(QueueError) -> T {
         guard writing else {
             counters.reads.add(1, ordering: .relaxed)
@@ -172,7 +187,11 @@ public final class PostgresStore: QueueStore {
         counters.writes.add(1, ordering: .relaxed)
         return try await onConnection { [self] connection in
             let result = try await body(connection, try await now(connection))
-            try await connection.rows("SELECT 1", logger)
+            if announcing {
+                try await announceReady(on: connection)
+            } else {
+                try await connection.rows("SELECT 1", logger)
+            }
             return result
         }
     }
@@ -224,8 +243,9 @@ public final class PostgresStore: QueueStore {
                 throw QueueError(.storage, "\(server): the call ended without an answer.")
             }
         } catch {
-            counters.errors.add(1, ordering: .relaxed)
-            throw translate(error)
+            let error = translate(error)
+            if error.code == .busy || error.code == .storage { counters.errors.add(1, ordering: .relaxed) }
+            throw error
         }
     }
 

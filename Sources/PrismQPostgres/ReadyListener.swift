@@ -5,8 +5,8 @@ import Synchronization
 
 /// Tells subscribers, on any host, that a task became ready: `LISTEN` on the queue's channel,
 /// on a connection of its own that is open only while someone subscribes, and reopened after a
-/// failure. The store sends `pg_notify` in the statements that make tasks ready (enqueue,
-/// retry, requeue).
+/// failure. The store sends `pg_notify` when tasks become ready: after an enqueue or a retry
+/// commits, and in the statement of a requeue.
 ///
 /// A notification can be lost while the connection is down; subscribers are called once each
 /// time it comes back, and the loops that subscribe also poll (every 250 ms at most) as a

@@ -69,8 +69,10 @@ extension PostgresStoreTests {
         let queue = TaskQueue(store: store)
         _ = try await queue.enqueue(NewTask(type: "t"))
         let lease = try #require(try await queue.claim(ClaimRequest(workerID: "w", leaseDuration: .seconds(60))).first)
+        await #expect(throws: QueueError(.notFound)) { try await queue.task(id: 987_654) }
         let idle = store.statistics
         #expect(idle.inUse == 0 && idle.waiting == 0 && (1...2).contains(idle.openConnections))
+        #expect(idle.errors == 0, "only busy and storage errors count")
 
         // Another session locks the task's row: renewals of its lease hold both connections
         // while they wait for the lock, and the other two wait for a connection.
