@@ -228,7 +228,8 @@ package struct BenchCommand: AsyncParsableCommand {
             ]
         )
         for pragmas in SQLitePragmaProfile.all {
-            let medians = try await measure(scenarios, pragmas, label: "profiles, \(pragmas.name)").mapValues(Self.median)
+            let medians = try await measure(scenarios, pragmas, label: "profiles, \(pragmas.name)").mapValues(
+                Self.median)
             let raw = medians[names[0]]!
             table.rows.append([
                 .text(pragmas.name), .text(pragmas.synchronous == .full ? "FULL" : "NORMAL"), .number(raw, digits: 0),

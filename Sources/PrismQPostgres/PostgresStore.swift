@@ -243,9 +243,13 @@ public final class PostgresStore: QueueStore {
                 throw QueueError(.storage, "\(server): the call ended without an answer.")
             }
         } catch {
-            let error = translate(error)
-            if error.code == .busy || error.code == .storage { counters.errors.add(1, ordering: .relaxed) }
-            throw error
+            let translated = translate(error)
+            // A call given up by its caller (a pool stopping) is not the database failing.
+            let cancelled = error is CancellationError || Task.isCancelled
+            if !cancelled && (translated.code == .busy || translated.code == .storage) {
+                counters.errors.add(1, ordering: .relaxed)
+            }
+            throw translated
         }
     }
 

@@ -4,25 +4,42 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import PrismQ
+import PrismQPostgres
 import PrismQSQLite
 import PrismQServer
 import Prometheus
+import Testing
 
-/// A queue on a temporary file behind the server's router, for router tests.
+/// A queue behind the server's router, for router tests: on a temporary SQLite file, or, when
+/// `PRISMQ_TEST_SERVER_STORE` is `postgres`, in a fresh schema of the PostgreSQL server at
+/// `PRISMQ_TEST_POSTGRES_URL` (`./scripts/test` runs the suite both ways).
 struct APITester {
     let directory: String
     let queue: TaskQueue
     var configuration: ServerConfiguration
+    private let postgres: PostgresStore?
 
-    init(token: String? = nil, maxPayloadBytes: Int = 1 << 20) throws {
+    init(token: String? = nil, maxPayloadBytes: Int = 1 << 20) async throws {
         directory = NSTemporaryDirectory() + "prismq-api-" + UUID().uuidString
         var rules = TaskQueueConfiguration()
         rules.limits.maxPayloadBytes = maxPayloadBytes
         rules.retryPolicy = .fixed(.zero)
-        queue = TaskQueue(store: try SQLiteStore(path: directory + "/queue.db"), configuration: rules)
         var configuration = ServerConfiguration()
         configuration.token = token
-        configuration.databaseURL = "sqlite://" + directory + "/queue.db"
+        let environment = ProcessInfo.processInfo.environment
+        if environment["PRISMQ_TEST_SERVER_STORE"] == "postgres" {
+            var settings = try PostgresConfiguration(url: try #require(environment["PRISMQ_TEST_POSTGRES_URL"]))
+            settings.schema = "api_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            settings.tls = .disable
+            let store = try await PostgresStore(configuration: settings)
+            postgres = store
+            queue = TaskQueue(store: store, configuration: rules)
+            configuration.databaseURL = settings.description
+        } else {
+            postgres = nil
+            queue = TaskQueue(store: try SQLiteStore(path: directory + "/queue.db"), configuration: rules)
+            configuration.databaseURL = "sqlite://" + directory + "/queue.db"
+        }
         self.configuration = configuration
     }
 
@@ -46,8 +63,11 @@ struct APITester {
         let application = Application(
             router: QueueServer.makeRouter(queue: queue, configuration: configuration, metrics: metrics)
         )
+        defer {
+            postgres?.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         try await application.test(.live) { client in try await body(Client(client: client)) }
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     struct Client: Sendable {

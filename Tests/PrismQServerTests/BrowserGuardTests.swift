@@ -45,7 +45,7 @@ struct BrowserGuardTests {
     }
 
     @Test func theLoopbackNamesTheBoundAddressAndAllowedHostsAreAnswered() async throws {
-        var tester = try APITester()
+        var tester = try await APITester()
         tester.configuration.allowedHosts = ["Queue.Internal"]
         try await tester.run { client in
             // Any IP address too: DNS rebinding needs a name (remote clients of 0.0.0.0 use addresses).
@@ -63,7 +63,7 @@ struct BrowserGuardTests {
     }
 
     @Test func aCrossOriginRequestMayNotChangeTheQueue() async throws {
-        var tester = try APITester()
+        var tester = try await APITester()
         tester.configuration.allowedHosts = ["queue.example.com"]
         try await tester.run { client in
             let id = try await client.post("/queue/tasks", #"{"type":"t"}"#).json["id"] as! Int

@@ -34,7 +34,7 @@ struct LongPollTests {
     }
 
     @Test func claimsOverTheCapAreBusyAndTheWaitingOneStillGetsItsTask() async throws {
-        var tester = try APITester()
+        var tester = try await APITester()
         tester.configuration.maxClaimWaiters = 1
         try await tester.run { client in
             let connection = try RawHTTPConnection(port: client.port)
