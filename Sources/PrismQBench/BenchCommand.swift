@@ -70,6 +70,9 @@ package struct BenchCommand: AsyncParsableCommand {
         do { _ = try SQLitePragmaProfile.named(profile) } catch { throw ValidationError(error.message) }
         if let db {
             do { _ = try PostgresConfiguration(url: db) } catch { throw ValidationError(error.message) }
+            guard !server && only == nil else {
+                throw ValidationError("--server and --only measure the SQLite store; leave them out with --db.")
+            }
             let other = chosenSections.filter { !PostgresBench.sections.contains($0) }
             guard other.isEmpty || sections == Self.defaultSections else {
                 throw ValidationError(

@@ -133,7 +133,10 @@ final class BenchProcesses: Sendable {
 
     private func startWorkers(_ count: Int, at location: String) throws -> [ChildProcess] {
         try (0..<count).map { _ in
-            try ChildProcess(Self.executable, ["bench-worker", "--db", location, "--profile", profile.name])
+            // The location in the environment: a PostgreSQL URL's password stays out of `ps`.
+            try ChildProcess(
+                Self.executable, ["bench-worker", "--profile", profile.name],
+                environment: ["PRISMQ_QUEUE_DB_PATH": location])
         }
     }
 
@@ -153,10 +156,11 @@ final class ChildProcess: Sendable {
     private let process: Process
     private let output: Pipe
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -223,8 +227,8 @@ package struct BenchWorkerCommand: AsyncParsableCommand {
         shouldDisplay: false
     )
 
-    @Option(name: .long, help: "The database: a SQLite path or a postgres:// URL.")
-    var db: String
+    @Option(name: .long, help: "The database: a SQLite path or a postgres:// URL (default: $PRISMQ_QUEUE_DB_PATH).")
+    var db: String?
 
     @Option(name: .long, help: "PRAGMA profile.")
     var profile: String = "balanced"
@@ -233,6 +237,9 @@ package struct BenchWorkerCommand: AsyncParsableCommand {
     package init() {}
 
     package func run() async throws {
+        guard let db = db ?? ProcessInfo.processInfo.environment["PRISMQ_QUEUE_DB_PATH"] else {
+            throw ValidationError("Give --db or $PRISMQ_QUEUE_DB_PATH.")
+        }
         let queue: TaskQueue
         var postgres: PostgresStore?
         if db.hasPrefix("postgres://") || db.hasPrefix("postgresql://") {

@@ -134,10 +134,10 @@ struct PostgresBench {
         var configuration = server
         configuration.schema = "bench_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         configuration.maxConnections = 16
-        let store = try await PostgresStore(configuration: configuration, logger: quietLogger)
         let raw = try await PostgresBaseline(configuration)
-        defer { store.close() }
         do {
+            let store = try await PostgresStore(configuration: configuration, logger: quietLogger)
+            defer { store.close() }
             let result = try await body(
                 Run(queue: TaskQueue(store: store), url: Self.url(configuration), raw: raw))
             try await raw.dropSchema()
@@ -148,7 +148,8 @@ struct PostgresBench {
         }
     }
 
-    /// The URL a worker process opens the same schema with.
+    /// The URL a worker process opens the same schema with (it reaches the process in its
+    /// environment, never its arguments).
     private static func url(_ configuration: PostgresConfiguration) -> String {
         var components = URLComponents()
         components.scheme = "postgres"
@@ -157,9 +158,10 @@ struct PostgresBench {
         components.host = configuration.host
         components.port = configuration.port
         components.path = "/" + (configuration.database ?? configuration.username)
-        let mode = configuration.tls.rawValue
         components.queryItems = [
-            .init(name: "schema", value: configuration.schema), .init(name: "sslmode", value: mode),
+            .init(name: "schema", value: configuration.schema),
+            .init(name: "sslmode", value: configuration.tls.rawValue),
+            .init(name: "connect_timeout", value: String(Int(configuration.connectTimeout.inSeconds.rounded(.up)))),
         ]
         return components.string!
     }
@@ -179,8 +181,7 @@ final class PostgresBaseline: Sendable {
         var settings = PostgresConnection.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
             password: configuration.password, database: configuration.database,
-            tls: configuration.tls == .disable
-                ? .disable : .prefer(try .init(configuration: .makeClientConfiguration())))
+            tls: try PostgresStore.connectionTLS(configuration.tls))
         settings.options.additionalStartupParameters = [("search_path", "\"\(schema)\"")]
         connection = try await PostgresConnection.connect(configuration: settings, id: 1, logger: Self.logger)
     }
@@ -188,11 +189,10 @@ final class PostgresBaseline: Sendable {
     /// `count` single-row inserts, one transaction each.
     func insert(_ count: Int) async throws {
         for _ in 0..<count {
-            let now = Self.now
             try await run(
                 """
                 INSERT INTO tasks (type, payload, status, priority, max_attempts, created_at, run_after)
-                VALUES ('bench', '{}', 'queued', 0, 3, \(now), \(now))
+                VALUES ('bench', '{}', 'queued', 0, 3, \(unescaped: Self.now), \(unescaped: Self.now))
                 """)
         }
     }
@@ -203,7 +203,7 @@ final class PostgresBaseline: Sendable {
         let rows = try await run(
             """
             UPDATE tasks SET status = 'running', attempts = attempts + 1
-            WHERE id = (SELECT id FROM tasks WHERE status = 'queued' AND run_after <= \(Self.now)
+            WHERE id = (SELECT id FROM tasks WHERE status = 'queued' AND run_after <= \(unescaped: Self.now)
                         ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING id
             """)
@@ -213,7 +213,8 @@ final class PostgresBaseline: Sendable {
     /// Claims and completes every ready task: a claim transaction and a complete transaction each.
     func claimAndCompleteAll() async throws {
         while let id = try await claimOne() {
-            try await run("UPDATE tasks SET status = 'completed', completed_at = \(Self.now) WHERE id = \(id)")
+            try await run(
+                "UPDATE tasks SET status = 'completed', completed_at = \(unescaped: Self.now) WHERE id = \(id)")
         }
     }
 
@@ -231,7 +232,7 @@ final class PostgresBaseline: Sendable {
 
     /// Makes every queued task ready now (the bench holds tasks back until its workers are up).
     func makeReady() async throws {
-        try await run("UPDATE tasks SET run_after = \(Self.now) WHERE status = 'queued'")
+        try await run("UPDATE tasks SET run_after = \(unescaped: Self.now) WHERE status = 'queued'")
     }
 
     /// Drops the run's schema and closes the connection.
@@ -245,5 +246,6 @@ final class PostgresBaseline: Sendable {
         try await connection.query(query, logger: Self.logger).collect()
     }
 
-    private static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// Now in milliseconds on the database's clock, which PrismQ's store also reads.
+    private static let now = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 }

@@ -7,10 +7,10 @@ import Synchronization
 /// postgres-nio 1.33.2 can lose a statement written to a connection that the server has just
 /// ended (a restart, `pg_terminate_backend`): the write reaches the channel after its handlers
 /// are gone, and the statement's answer never comes, so the call would wait for ever. By the time
-/// a connection's `closeFuture` completes, every statement the connection did see has failed, so
-/// a call still running then is one of the lost ones (or its result was already on its way, which
-/// it keeps): the guard fails it with ``ConnectionLost``. A lost statement's task stays behind,
-/// waiting; the call does not.
+/// a connection's `closeFuture` completes, every statement the connection did see has failed or
+/// answered, so a call still running a little later (``grace``: time for an answer already read
+/// to reach the call) is one of the lost ones: the guard fails it with ``ConnectionLost``. A lost
+/// statement's task stays behind, waiting; the call does not.
 ///
 /// The guard watches each connection once, not once per call, so a long-lived connection does not
 /// gather callbacks.
@@ -25,6 +25,8 @@ final class ClosedConnectionGuard: Sendable {
     }
 
     private let calls = Mutex(Calls())
+    /// How long after a connection closed its calls still running are failed.
+    static let grace = TimeAmount.milliseconds(500)
 
     /// The connections that ran a call and have not closed since.
     var openConnections: Int { calls.withLock { $0.running.count } }
@@ -42,7 +44,12 @@ final class ClosedConnectionGuard: Sendable {
             return (calls.next, first)
         }
         // Runs at once when the connection already closed; a later call then watches afresh.
-        if firstOnConnection { connection.closeFuture.whenComplete { [self] _ in closed(key) } }
+        if firstOnConnection {
+            let eventLoop = connection.eventLoop
+            connection.closeFuture.whenComplete { [self] _ in
+                eventLoop.scheduleTask(in: Self.grace) { self.closed(key) }
+            }
+        }
         defer { _ = calls.withLock { $0.running[key]?.removeValue(forKey: call) } }
         promise.completeWithTask(body)
         return try await promise.futureResult.get()

@@ -80,19 +80,25 @@ public final class PostgresStore: QueueStore {
     private static func connect(
         _ configuration: PostgresConfiguration, logger: Logger
     ) async throws -> PostgresConnection {
-        let tls: PostgresConnection.Configuration.TLS =
-            switch configuration.tls {
-            case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: tlsSettings(configuration.tls)))
-            case .require, .verifyFull: .require(try NIOSSLContext(configuration: tlsSettings(configuration.tls)))
-            }
         var settings = PostgresConnection.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
-            password: configuration.password, database: configuration.database, tls: tls
+            password: configuration.password, database: configuration.database,
+            tls: try connectionTLS(configuration.tls)
         )
         settings.options.connectTimeout = .milliseconds(TaskColumns.millis(configuration.connectTimeout))
         settings.options.additionalStartupParameters = startupParameters(configuration)
         return try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
+    }
+
+    /// TLS for a connection of its own, as `mode` says (see ``tlsSettings(_:)``).
+    package static func connectionTLS(
+        _ mode: PostgresConfiguration.TLSMode
+    ) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: tlsSettings(mode)))
+        case .require, .verifyFull: .require(try NIOSSLContext(configuration: tlsSettings(mode)))
+        }
     }
 
     /// What every connection sets as it opens: the schema to find the tables in, and its name.
@@ -152,17 +158,19 @@ public final class PostgresStore: QueueStore {
             let result = try await connection.withTransaction(logger: logger) { connection in
                 try await body(connection, try await now(connection))
             }
-            if announcing { try await announceReady(on: connection) }
+            // Committed: the answer is the result; a notification lost here is covered by the
+            // listeners' polls.
+            if announcing { try? await announceReady(on: connection) }
             return result
         }
     }
 
     /// Tells every listener that tasks became ready (`NOTIFY`), in a transaction of its own.
     ///
-    /// Not inside the transaction that made them ready: PostgreSQL serializes the commits of
-    /// transactions that notify, holding a lock through their WAL flush, so enqueues that
-    /// notified would commit one at a time. A transaction that only notifies writes no WAL to
-    /// wait for, so it holds that lock only briefly.
+    /// Not inside the transaction that made them ready: PostgreSQL holds a lock across the
+    /// commit of every transaction that notifies, WAL flush included, so enqueues that notified
+    /// would commit one at a time. A transaction that only notifies has written no WAL, so its
+    /// commit does not wait for a flush and holds that lock only briefly.
     private func announceReady(on connection: PostgresConnection) async throws {
         try await connection.rows("SELECT pg_notify(\(channel), '')", logger)
     }

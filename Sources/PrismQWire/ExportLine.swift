@@ -1,8 +1,8 @@
 import Foundation
 import PrismQ
 
-/// One line of a `prismq export` file (JSON Lines): a header, a task with its history, or a
-/// worker registry entry. A task line is the contract's task object with the lease token, the
+/// One line of a `prismq export` file (JSON Lines): a header, a task with its history, a
+/// worker registry entry, or the last line, which counts the others (so a cut-off file shows). A task line is the contract's task object with the lease token, the
 /// lease length and the history added; its payload and result are written, and read back,
 /// byte for byte.
 package enum ExportLine: Equatable {
@@ -10,6 +10,8 @@ package enum ExportLine: Equatable {
     case header(version: Int)
     case task(TaskRecord)
     case worker(WorkerRecord)
+    /// The last line: how many task and worker lines the file holds.
+    case end(tasks: Int, workers: Int)
 
     /// The version this code writes and reads.
     package static let version = 1
@@ -44,6 +46,10 @@ package enum ExportLine: Equatable {
             writer.add("started_at", worker.startedAt)
             writer.add("last_heartbeat_at", worker.lastHeartbeatAt)
             writer.add("stopped_at", worker.stoppedAt)
+        case .end(let tasks, let workers):
+            writer.add("kind", "end")
+            writer.add("tasks", tasks)
+            writer.add("workers", workers)
         }
         return writer.json
     }
@@ -63,8 +69,13 @@ package enum ExportLine: Equatable {
             self = .task(try Self.task(object, line: line))
         case "worker":
             self = .worker(try Self.worker(object))
+        case "end":
+            guard let tasks = object["tasks"] as? Int, let workers = object["workers"] as? Int else {
+                throw QueueError(.invalidArgument, "the end line needs its task and worker counts")
+            }
+            self = .end(tasks: tasks, workers: workers)
         default:
-            throw QueueError(.invalidArgument, "\"kind\" is none of prismq-export, task and worker")
+            throw QueueError(.invalidArgument, "\"kind\" is none of prismq-export, task, worker and end")
         }
     }
 

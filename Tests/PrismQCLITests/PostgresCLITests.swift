@@ -35,7 +35,8 @@ struct PostgresCLITests {
         // Many hosts: two servers on the queue, each taking half of the tasks from producers.
         let (serverA, baseA) = try await cli.serve(database: url)
         let (serverB, baseB) = try await cli.serve(database: url)
-        defer { serverA.process.terminate() }
+        var running = [serverA, serverB]
+        defer { running.forEach { if $0.process.isRunning { $0.process.terminate() } } }
         for (base, offset) in [(baseA, 0), (baseB, 500)] {
             for first in stride(from: 0, to: 500, by: 250) {
                 let tasks = (first..<first + 250).map { #"{"type":"t","payload":\#(offset + $0)}"# }
@@ -57,6 +58,7 @@ struct PostgresCLITests {
             cli.start(["worker", "--server", baseA, "--worker-id", "http-a"] + options),
         ]
         let throughB = try cli.start(["worker", "--server", baseB, "--worker-id", "http-b"] + options)
+        running += [victim, throughB] + others
 
         let holding = try await eventually(timeout: .seconds(120)) {
             let stats = try await queue.stats()

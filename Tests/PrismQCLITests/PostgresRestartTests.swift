@@ -14,6 +14,12 @@ struct PostgresRestartTests {
         let (server, base) = try await cli.serve(database: cluster.url)
         let producer = HTTPProducer(base: base)
         let producing = Task { await producer.run() }
+        // Whatever fails below, nothing is left running.
+        defer {
+            producer.stop()
+            server.process.terminate()
+            cluster.stopNow()
+        }
         func health() async -> Int { (try? await CLIRunner.call("GET", base + "/health"))?.0 ?? 0 }
 
         #expect(await eventually(timeout: .seconds(60)) { producer.acknowledged.count >= 20 })
@@ -36,7 +42,7 @@ struct PostgresRestartTests {
         }
         server.process.terminate()
         #expect(await server.wait().status == 0)
-        await cluster.remove()
+        cluster.stopNow()
         cli.remove()
     }
 }

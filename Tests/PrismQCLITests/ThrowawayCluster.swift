@@ -46,45 +46,55 @@ struct ThrowawayCluster {
         try await postgres("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "stop"])
     }
 
-    /// Stops the server if it runs; the runner's `remove()` deletes its files.
-    func remove() async {
-        try? await postgres("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "stop"])
+    /// Stops the server at once if it runs (blocking: for `defer`); the runner's `remove()`
+    /// deletes its files.
+    func stopNow() {
+        let (executable, arguments) = command("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "stop"])
+        _ = Self.spawnAndWait(executable, arguments, log: cli.directory + "/tools.log")
     }
 
     /// Runs a PostgreSQL tool as the `postgres` user (who owns the cluster) when root.
     private func postgres(_ tool: String, _ arguments: [String]) async throws {
-        if getuid() == 0 {
-            return try await run("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments)
-        }
-        return try await run(bin + "/" + tool, arguments)
+        let (executable, arguments) = command(tool, arguments)
+        try await run(executable, arguments)
     }
 
-    /// Runs `executable` to its end, its output appended to `tools.log` in the cluster's
+    /// The command line of a PostgreSQL tool: through `runuser` when root.
+    private func command(_ tool: String, _ arguments: [String]) -> (String, [String]) {
+        guard getuid() == 0 else { return (bin + "/" + tool, arguments) }
+        return ("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + tool] + arguments)
+    }
+
+    /// Runs `executable` to its end, its output appended to `tools.log` in the runner's
     /// directory. Not through `Process`, which never sees `pg_ctl start` end: the server it
     /// leaves running keeps a descriptor `Process` waits on.
     private func run(_ executable: String, _ arguments: [String]) async throws {
         let log = cli.directory + "/tools.log"
         let status = await withCheckedContinuation { continuation in
-            Thread {
-                var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
-                posix_spawn_file_actions_init(&actions)
-                defer { posix_spawn_file_actions_destroy(&actions) }
-                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-                posix_spawn_file_actions_adddup2(&actions, 1, 2)
-                let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-                defer { argv.forEach { free($0) } }
-                var pid: pid_t = 0
-                guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
-                    return continuation.resume(returning: Int32(-1))
-                }
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                continuation.resume(returning: status)
-            }.start()
+            Thread { continuation.resume(returning: Self.spawnAndWait(executable, arguments, log: log)) }.start()
         }
         let output = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
         try #require(status == 0, "\(executable) \(arguments) ended with \(status): \(output.suffix(2000))")
+    }
+
+    /// Runs `executable` and waits for it: its status as `waitpid` gives it, or -1 when it could
+    /// not be started or waited for.
+    private static func spawnAndWait(_ executable: String, _ arguments: [String], log: String) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { return -1 }
+        }
+        return status
     }
 
     /// A port no one listens on now: the kernel's pick for a socket bound to port 0.

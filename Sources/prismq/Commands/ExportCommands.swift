@@ -12,7 +12,8 @@ struct ExportCommand: QueueCommand {
         discussion: """
             The first line is {"kind":"prismq-export","version":1}; then one line per task in id \
             order (the REST task object with lease_token, lease_seconds and logs added; payloads \
-            and results byte for byte), then one line per worker. 'prismq import' reads it into \
+            and results byte for byte), one line per worker, and a last line \
+            {"kind":"end","tasks":N,"workers":M}. 'prismq import' reads it into \
             any queue, SQLite or PostgreSQL. A file is written owner-only (0600) under a temporary \
             name and renamed when complete. Stop producers and workers first for a consistent copy.
             """
@@ -46,6 +47,7 @@ struct ExportCommand: QueueCommand {
         }
         let workers = try await queue.exportWorkers()
         for worker in workers { try output.write(ExportLine.worker(worker).text) }
+        try output.write(ExportLine.end(tasks: count, workers: workers.count).text)
         try output.commit()
         progress.finish()
         if let to {
@@ -65,7 +67,9 @@ struct ImportCommand: QueueCommand {
             creation time and payload) is skipped, so an interrupted import can be run again; a \
             queue that holds another task under an imported id or idempotency key is refused \
             (conflict, exit 4) before that batch changes anything. A malformed line stops the \
-            import with its line number; the batches before it stay imported.
+            import with its line number; the batches before it stay imported. A file without its \
+            end line, or whose counts differ from it (a cut-off export), fails after its tasks \
+            are imported, and its workers are not.
             """
     )
 
@@ -95,7 +99,8 @@ struct ImportCommand: QueueCommand {
             records.removeAll(keepingCapacity: true)
             progress.update(reader.offset)
         }
-        var (number, sawHeader) = (0, false)
+        var (number, sawHeader, taskLines) = (0, false, 0)
+        var end: (tasks: Int, workers: Int)?
         while let line = try reader.next() {
             number += 1
             if line.allSatisfy(\.isWhitespace) { continue }
@@ -120,15 +125,26 @@ struct ImportCommand: QueueCommand {
                 sawHeader = true
             case _ where !sawHeader:
                 throw QueueError(.invalidArgument, "\(source) does not start with a prismq-export header line.")
+            case _ where end != nil:
+                throw QueueError(.invalidArgument, "\(source), line \(number): a line after the end line.")
             case .task(let record):
                 records.append(record)
+                taskLines += 1
                 if records.count == batch { try await flush() }
             case .worker(let worker):
                 workers.append(worker)
+            case .end(let tasks, let workerCount):
+                end = (tasks, workerCount)
             }
         }
         guard sawHeader else { throw QueueError(.invalidArgument, "\(source) is empty.") }
         try await flush()
+        guard let end, end.tasks == taskLines, end.workers == workers.count else {
+            throw QueueError(
+                .invalidArgument,
+                "\(source) is cut off (it has no end line, or holds other counts than it says): its \(read) tasks "
+                    + "were imported (\(read - stored) were there already), its workers were not.")
+        }
         try await queue.importWorkers(workers)
         progress.finish()
         printLine(
