@@ -22,6 +22,7 @@ public final class PostgresStore: QueueStore {
     private let runner: Task<Void, Never>
     private let counters = Counters()
     private let closedConnections = ClosedConnectionGuard()
+    private let databaseClock = DatabaseClock()
     /// Wakes workers and long-polls on any host when a task becomes ready.
     let listener: ReadyListener
     /// The `LISTEN`/`NOTIFY` channel of the queue.
@@ -261,13 +262,17 @@ public final class PostgresStore: QueueStore {
         }
     }
 
-    /// Now in milliseconds since 1970: the injected clock's, else the database server's.
+    /// Now in milliseconds since 1970: the injected clock's, else the database server's (as
+    /// ``DatabaseClock`` carries it forward, reading it again when its reading is stale).
     private func now(_ connection: PostgresConnection) async throws -> Int64 {
         if let clock = configuration.clock { return TaskColumns.millis(clock.now()) }
+        if let now = databaseClock.now { return now }
         let rows = try await connection.query(
             "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint", logger: logger
         ).collect()
-        return try rows[0].decode(Int64.self)
+        let now = try rows[0].decode(Int64.self)
+        databaseClock.record(now)
+        return now
     }
 
     /// A `QueueError` for a failure of the database or the connection; never names the password.
