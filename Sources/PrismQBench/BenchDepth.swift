@@ -30,15 +30,19 @@ enum BenchDepth {
                         // Its index is built by the first weighted-random claim; not timed here.
                         try await store.prepare(for: .weightedRandom)
                     }
-                })
+                },
+                refill: { _ = try await store.enqueue([replacement()]) })
         }
     }
 
     /// The median rate of `claims` claims by each claimer over `runs` runs; `before` runs ahead
-    /// of a claimer's first run, untimed.
+    /// of a claimer's first run, untimed. Only the claims are timed: after each, `refill`
+    /// enqueues a task in place of the one claimed (untimed too), so that the queue stays
+    /// `depth` deep throughout instead of draining.
     static func rates(
         of claimers: [(String, () async throws -> Void)], depth: Int, claims: Int, runs: Int,
-        progress: (String) -> Void, before: (String) async throws -> Void = { _ in }
+        progress: (String) -> Void, before: (String) async throws -> Void = { _ in },
+        refill: () async throws -> Void
     ) async throws -> [(name: String, rate: Double)] {
         var medians: [(name: String, rate: Double)] = []
         for (name, claimOnce) in claimers {
@@ -46,13 +50,21 @@ enum BenchDepth {
             var rates: [Double] = []
             for run in 1...runs {
                 progress("[claim depth] \(name) at \(depth) queued, run \(run)/\(runs)")
-                let elapsed = try await BenchScenario.timed {
-                    for _ in 0..<claims { try await claimOnce() }
+                var elapsed = Duration.zero
+                for _ in 0..<claims {
+                    elapsed += try await BenchScenario.timed { try await claimOnce() }
+                    try await refill()
                 }
                 rates.append(Double(claims) / BenchCommand.seconds(elapsed))
             }
             medians.append((name, BenchCommand.median(rates)))
         }
         return medians
+    }
+
+    /// A task in place of a claimed one: of one of ``types``, with a priority as the filled
+    /// queue's.
+    static func replacement() -> NewTask {
+        NewTask(type: types.randomElement()!, priority: Int.random(in: 0..<10))
     }
 }

@@ -118,7 +118,7 @@ extension BenchTable {
                 ("STRATEGY", "strategy"), ("AT \(small)", "at_small"), ("AT \(large)", "at_large"),
                 ("LARGE / SMALL", "ratio"),
             ])
-        table.note = "small = \(small) queued tasks, large = \(large)"
+        table.note = "small = \(small) queued tasks, large = \(large); each claimed task is replaced (untimed)"
         for (small, large) in zip(smallRates, largeRates) {
             table.rows.append([
                 .text(small.name), .number(small.rate, digits: 0), .number(large.rate, digits: 0),

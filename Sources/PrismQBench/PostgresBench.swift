@@ -99,9 +99,9 @@ struct PostgresBench {
                     let request = ClaimRequest(workerID: "bench", capabilities: BenchDepth.types, strategy: strategy)
                     return (strategy.rawValue, { _ = try await run.queue.claim(request) })
                 } + [("raw FIFO claim (baseline)", { _ = try await run.raw.claimOne() })]
-            return try await BenchDepth.rates(of: claimers, depth: depth, claims: claims, runs: runs) {
-                progress("postgres " + $0)
-            }
+            return try await BenchDepth.rates(
+                of: claimers, depth: depth, claims: claims, runs: runs, progress: { progress("postgres " + $0) },
+                refill: { _ = try await run.queue.enqueue(BenchDepth.replacement()) })
         }
     }
 

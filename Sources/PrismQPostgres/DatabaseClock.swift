@@ -8,18 +8,31 @@ import Synchronization
 /// wall clock changes nothing (the monotonic clock does not jump).
 final class DatabaseClock: Sendable {
     /// How long a reading of the server's clock is carried forward.
-    static let refresh = Duration.seconds(5)
+    let refresh: Duration
 
     private let reading = Mutex<(millis: Int64, at: ContinuousClock.Instant)?>(nil)
+
+    /// A clock without a reading yet, whose readings last `refresh` (5 seconds unless a test says).
+    init(refresh: Duration = .seconds(5)) {
+        self.refresh = refresh
+    }
 
     /// The server's time now, in milliseconds since 1970, when a reading is fresh enough.
     var now: Int64? {
         reading.withLock { reading in
             guard let reading else { return nil }
             let elapsed = ContinuousClock.now - reading.at
-            guard elapsed < Self.refresh else { return nil }
-            return reading.millis + elapsed.storedMilliseconds
+            guard elapsed < refresh else { return nil }
+            // Rounded down, so that this host is never ahead of the server: a task it makes ready
+            // now is ready by the server's clock at once.
+            return reading.millis + Self.wholeMilliseconds(elapsed)
         }
+    }
+
+    /// `duration` in whole milliseconds, rounded down.
+    static func wholeMilliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     /// Keeps a reading of the server's clock, taken just now.

@@ -4,71 +4,29 @@ import PrismQ
 
 extension PostgresStore {
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
-        try await read(writing: true) { [logger] connection, now in
-            try await Self.claim(request, now: now, connection: connection, logger: logger)
+        try await read(writing: true) { [self] connection, now in
+            try await claim(request, now: now, connection: connection, logger: logger)
         }
     }
 
-    /// Claims in one statement: picks the ready tasks in the strategy's order, skipping those
-    /// another transaction has locked, moves them to `running` under fresh leases, logs the
-    /// claims and refreshes the worker's registry row.
-    static func claim(
+    /// Claims as `request` says, in one statement (``ClaimStatement``), and returns the leases
+    /// in the strategy's order.
+    func claim(
         _ request: ClaimRequest, now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> [Lease] {
         let types = Array(Set(request.capabilities)).sorted()
-        let leaseMillis = TaskColumns.millis(request.leaseDuration)
-        let expiry = now + leaseMillis
-        let order =
-            switch request.strategy {
-            case .fifo: "run_after, id"
-            case .lifo: "run_after DESC, id DESC"
-            case .priority: "priority DESC, run_after, id"
-            default: "sched_key"  // weighted random (a claim with an unknown strategy is refused)
-            }
-        let typeFilter = types.isEmpty ? "" : "AND type = ANY($5)"
-        // The race's virtual time moves up to the largest key taken.
-        let advance =
-            request.strategy == .weightedRandom
-            ? """
-            , advanced AS (
-                UPDATE scheduler SET virtual_time = greatest(virtual_time, (SELECT max(sched_key) FROM taken))
-                WHERE id = 1 AND EXISTS (SELECT 1 FROM taken)
-            )
-            """ : ""
-        var binds = PostgresBindings()
-        binds.append(now)
-        binds.append(Int64(request.maxTasks))
-        binds.append(request.workerID)
-        binds.append(expiry)
-        binds.append(types)
-        binds.append(leaseMillis)
-        binds.append(request.strategy.rawValue)
-        let sql = """
-            WITH worker AS (
-                INSERT INTO workers (id, capabilities, strategy, started_at, last_heartbeat_at)
-                VALUES ($3, $5, $7, $1, $1)
-                ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at, stopped_at = NULL,
-                    strategy = excluded.strategy, capabilities = excluded.capabilities
-            ), picked AS (
-                SELECT id FROM tasks WHERE status = 'queued' AND run_after <= $1 \(typeFilter)
-                ORDER BY \(order) LIMIT $2 FOR UPDATE SKIP LOCKED
-            ), taken AS (
-                UPDATE tasks SET status = 'running', attempts = tasks.attempts + 1, claimed_by = $3, claimed_at = $1,
-                    lease_expires_at = $4, lease_token = 1 + floor(random() * 9007199254740990)::bigint,
-                    lease_ms = $6, cancel_requested = false
-                FROM picked WHERE tasks.id = picked.id
-                RETURNING \(TaskColumns.qualified("tasks")), tasks.sched_key
-            ), logged AS (
-                INSERT INTO task_logs (task_id, event, at, worker_id, message)
-                SELECT id, 'claimed', $1, $3, 'attempt ' || attempts || ' of ' || max_attempts FROM taken
-            )\(advance)
-            SELECT * FROM taken
-            """
-        let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger)
+        let binds = SettleSQL.claimBindings(request, types: types, now: now, serverClock: readsServerClock)
+        let rows = try await Self.run(
+            ClaimShape(request, types: types), binds: binds, connection: connection, logger: logger)
         let taken = try rows.map { row in
             (try TaskColumns.decode(row), try row.makeRandomAccess()[20].decode(Double.self))
         }
-        // In the strategy's order, which the statement does not keep.
+        return Self.leases(taken, request: request, now: now)
+    }
+
+    /// The leases of tasks claimed at `now` for `request`, in the strategy's order (which the
+    /// statement does not keep), given the tasks and their scheduling keys.
+    private static func leases(_ taken: [(QueueTask, Double)], request: ClaimRequest, now: Int64) -> [Lease] {
         let sorted = taken.sorted { first, second in
             let (a, b) = (first.0, second.0)
             switch request.strategy {
@@ -78,10 +36,48 @@ extension PostgresStore {
             default: return first.1 < second.1
             }
         }
+        let expiry = TaskColumns.date(now + TaskColumns.millis(request.leaseDuration))
         return sorted.map { task, _ in
-            Lease(
-                task: task, id: LeaseID(taskID: task.id, token: task.leaseToken ?? 0),
-                expiresAt: TaskColumns.date(expiry))
+            Lease(task: task, id: LeaseID(taskID: task.id, token: task.leaseToken ?? 0), expiresAt: expiry)
+        }
+    }
+
+    /// Runs the claim statement, alone or after completions (`completing`), of the shape that
+    /// fits `request`: its strategy's order, for any type or for the named ones.
+    private static func run(
+        _ shape: ClaimShape, completing: Bool = false, binds: PostgresBindings, connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [PostgresRow] {
+        switch shape.strategy {
+        case .fifo: try await run(OldestFirst.self, shape, completing, binds, connection, logger)
+        case .lifo: try await run(NewestFirst.self, shape, completing, binds, connection, logger)
+        case .priority: try await run(HighestPriorityFirst.self, shape, completing, binds, connection, logger)
+        // Weighted random (a claim with an unknown strategy is refused before it gets here).
+        default: try await run(WeightedRace.self, shape, completing, binds, connection, logger)
+        }
+    }
+
+    private static func run<Order: ClaimOrder>(
+        _ order: Order.Type, _ shape: ClaimShape, _ completing: Bool, _ binds: PostgresBindings,
+        _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> [PostgresRow] {
+        switch (shape.anyType, completing) {
+        case (true, false): try await connection.rows(ClaimStatement<Order, AnyType>(bindings: binds), logger)
+        case (false, false): try await connection.rows(ClaimStatement<Order, NamedTypes>(bindings: binds), logger)
+        case (true, true): try await connection.rows(CompleteAndClaimStatement<Order, AnyType>(bindings: binds), logger)
+        case (false, true):
+            try await connection.rows(CompleteAndClaimStatement<Order, NamedTypes>(bindings: binds), logger)
+        }
+    }
+
+    /// What picks a claim's statement.
+    private struct ClaimShape {
+        let strategy: SchedulingStrategy
+        let anyType: Bool
+
+        init(_ request: ClaimRequest, types: [String]) {
+            strategy = request.strategy
+            anyType = types.isEmpty
         }
     }
 
@@ -141,17 +137,66 @@ extension PostgresStore {
     public func settle(
         _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
-        try await transaction { [self] connection, now in
+        let completions = LeaseEnding.batchedCompletions(settlements)
+        if completions.count == settlements.count {  // one statement
+            return try await read(writing: true) { [self] connection, now in
+                try await complete(
+                    completions.map { ($0.lease, $0.result) }, thenClaim: request, now: now, connection: connection,
+                    logger: logger)
+            }
+        }
+        return try await transaction { [self] connection, now in
             try await Self.lockInOrder(settlements.map(\.lease.taskID), connection: connection, logger: logger)
             let outcomes = try await settle(
                 settlements, retryPolicy: retryPolicy, now: now, connection: connection, logger: logger)
             let leases =
-                if let request { try await Self.claim(request, now: now, connection: connection, logger: logger) } else
-                {
+                if let request { try await claim(request, now: now, connection: connection, logger: logger) } else {
                     [Lease]()
                 }
             return SettleResult(outcomes: outcomes, leases: leases)
         }
+    }
+
+    /// Completes leases (each appearing once) and claims as `request` says, in one statement.
+    /// A lease that is not current gets `leaseLost` (or `notFound`), and changes nothing.
+    private func complete(
+        _ completions: [(LeaseID, RawJSON?)], thenClaim request: ClaimRequest?, now: Int64,
+        connection: PostgresConnection, logger: Logger
+    ) async throws -> SettleResult {
+        var completed: [LeaseID: QueueTask] = [:]
+        var leases: [Lease] = []
+        if let request, !completions.isEmpty {
+            let types = Array(Set(request.capabilities)).sorted()
+            var binds = SettleSQL.claimBindings(request, types: types, now: now, serverClock: readsServerClock)
+            SettleSQL.appendCompletions(completions, to: &binds)
+            let rows = try await Self.run(
+                ClaimShape(request, types: types), completing: true, binds: binds, connection: connection,
+                logger: logger)
+            var taken: [(QueueTask, Double)] = []
+            for row in rows {
+                let task = try TaskColumns.decode(row)
+                let cells = row.makeRandomAccess()
+                if try cells[22].decode(Bool.self) {
+                    taken.append((task, try cells[21].decode(Double.self)))
+                } else {
+                    completed[LeaseID(taskID: task.id, token: try cells[20].decode(Int64.self))] = task
+                }
+            }
+            leases = Self.leases(taken, request: request, now: now)
+        } else if let request {
+            leases = try await claim(request, now: now, connection: connection, logger: logger)
+        } else {
+            completed = try await Self.complete(completions, now: now, connection: connection, logger: logger)
+        }
+        var outcomes: [Result<QueueTask, QueueError>] = []
+        for (lease, _) in completions {
+            if let task = completed[lease] {
+                outcomes.append(.success(task))
+            } else {
+                outcomes.append(.failure(try await Self.leaseLost(lease, connection: connection, logger: logger)))
+            }
+        }
+        return SettleResult(outcomes: outcomes, leases: leases)
     }
 
     /// Settles in order; the completions share one statement when every lease appears once.
@@ -204,34 +249,21 @@ extension PostgresStore {
     /// (a worker's renewal and its settle) wait for each other instead of deadlocking.
     private static func lockInOrder(_ ids: [Int64], connection: PostgresConnection, logger: Logger) async throws {
         guard ids.count > 1 else { return }
-        try await connection.rows("SELECT id FROM tasks WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE", logger)
+        var binds = PostgresBindings()
+        binds.append(ids)
+        try await connection.rows(LockInOrderStatement(bindings: binds), logger)
     }
 
-    /// Completes the tasks whose lease is current, in one statement, and logs them. Results
-    /// are matched to leases by token, so a stale lease of a task never lends it its result.
+    /// Completes the tasks whose lease is current, in one statement (``CompleteStatement``).
     /// - Returns: the completed tasks by the lease that completed them.
     private static func complete(
         _ completions: [(LeaseID, RawJSON?)], now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> [LeaseID: QueueTask] {
         guard !completions.isEmpty else { return [:] }
-        let ids = completions.map(\.0.taskID)
-        let tokens = completions.map(\.0.token)
-        let hasResult = completions.map { $0.1 != nil }
-        let results = completions.map { $0.1?.text ?? "" }
-        let rows = try await connection.rows(
-            """
-            WITH done AS (
-                UPDATE tasks SET status = 'completed', completed_at = \(now),
-                    result = CASE WHEN lease.has_result THEN lease.result END,
-                    lease_token = NULL, lease_expires_at = NULL
-                FROM unnest(\(ids), \(tokens), \(hasResult), \(results)) AS lease (id, token, has_result, result)
-                WHERE tasks.id = lease.id AND tasks.lease_token = lease.token AND tasks.status = 'running'
-                RETURNING \(unescaped: TaskColumns.qualified("tasks")), lease.token
-            ), logged AS (
-                INSERT INTO task_logs (task_id, event, at, worker_id) SELECT id, 'completed', \(now), claimed_by FROM done
-            )
-            SELECT * FROM done
-            """, logger)
+        var binds = PostgresBindings()
+        binds.append(now)
+        SettleSQL.appendCompletions(completions, to: &binds)
+        let rows = try await connection.rows(CompleteStatement(bindings: binds), logger)
         var done: [LeaseID: QueueTask] = [:]
         for row in rows {
             let task = try TaskColumns.decode(row)

@@ -29,22 +29,16 @@ extension PostgresStore {
                 now + TaskColumns.millis(delay)
             } else { now }
         let timeout = task.timeout.map(TaskColumns.millis)
-        let priority = Int64(task.priority)
-        let inserted = try await connection.rows(
-            """
-            WITH inserted AS (
-                INSERT INTO tasks (type, payload, status, priority, max_attempts, idempotency_key, created_at,
-                                   run_after, timeout_ms, sched_key)
-                VALUES (\(task.type), \(task.payload.text), 'queued', \(priority), \(Int64(task.maxAttempts)),
-                        \(task.idempotencyKey), \(now), \(runAfter), \(timeout),
-                        \(unescaped: TaskColumns.schedulingKey(priority: "\(priority)")))
-                ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id
-            ), logged AS (
-                INSERT INTO task_logs (task_id, event, at) SELECT id, 'enqueued', \(now) FROM inserted
-            )
-            SELECT id FROM inserted
-            """, logger)
+        var binds = PostgresBindings()
+        binds.append(task.type)
+        binds.append(task.payload.text)
+        binds.append(Int64(task.priority))
+        binds.append(Int64(task.maxAttempts))
+        binds.append(task.idempotencyKey)
+        binds.append(now)
+        binds.append(runAfter)
+        binds.append(timeout)
+        let inserted = try await connection.rows(InsertTaskStatement(bindings: binds), logger)
         guard let row = inserted.first else {
             let existing = try await connection.tasks(
                 "SELECT \(unescaped: TaskColumns.list) FROM tasks WHERE idempotency_key = \(task.idempotencyKey)",

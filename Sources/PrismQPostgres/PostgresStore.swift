@@ -22,7 +22,7 @@ public final class PostgresStore: QueueStore {
     private let runner: Task<Void, Never>
     private let counters = Counters()
     private let closedConnections = ClosedConnectionGuard()
-    private let databaseClock = DatabaseClock()
+    let databaseClock = DatabaseClock()
     /// Wakes workers and long-polls on any host when a task becomes ready.
     let listener: ReadyListener
     /// The `LISTEN`/`NOTIFY` channel of the queue.
@@ -173,7 +173,9 @@ public final class PostgresStore: QueueStore {
     /// would commit one at a time. A transaction that only notifies has written no WAL, so its
     /// commit does not wait for a flush and holds that lock only briefly.
     private func announceReady(on connection: PostgresConnection) async throws {
-        try await connection.rows("SELECT pg_notify(\(channel), '')", logger)
+        var binds = PostgresBindings()
+        binds.append(channel)
+        try await connection.rows(AnnounceStatement(bindings: binds), logger)
     }
 
     /// Runs `body` on a connection, outside a transaction: for reads, and for writes of one
@@ -199,7 +201,7 @@ public final class PostgresStore: QueueStore {
             if announcing {
                 try await announceReady(on: connection)
             } else {
-                try await connection.rows("SELECT 1", logger)
+                try await connection.rows(CommitProbeStatement(), logger)
             }
             return result
         }
@@ -312,6 +314,10 @@ public final class PostgresStore: QueueStore {
 
     /// The server and schema, for messages.
     var server: String { "PostgreSQL at \(configuration.host):\(configuration.port) (schema \(configuration.schema))" }
+
+    /// Whether `now` in statements is the database server's time (as ``DatabaseClock`` carries
+    /// it), not an injected clock's.
+    var readsServerClock: Bool { configuration.clock == nil }
 
     /// Now for a caller outside a statement: the injected clock's, else this host's.
     var localNow: Int64 { TaskColumns.millis(configuration.clock?.now() ?? Date()) }

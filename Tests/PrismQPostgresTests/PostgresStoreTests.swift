@@ -1,9 +1,10 @@
 import Foundation
 import PostgresNIO
 import PrismQ
-@_spi(Testing) import PrismQPostgres
 import Synchronization
 import Testing
+
+@_spi(Testing) @testable import PrismQPostgres
 
 /// What the conformance suite cannot show: several stores (hosts) on one schema.
 @Suite("PostgreSQL store: many hosts", .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
@@ -20,13 +21,14 @@ struct PostgresStoreTests {
         #expect(try await TaskQueue(store: stores[7]).task(id: created.id).type == "t", "one schema, shared")
     }
 
+    /// Two stores on this suite's schema, as a worker host and a producer host open it.
+    func twoHosts() async throws -> (worker: PostgresStore, producer: PostgresStore) {
+        (try await makePostgresStore(schema: schema), try await makePostgresStore(schema: schema))
+    }
+
     @Test func aTaskMadeReadyThroughAnotherHostWakesAnIdlePoolAtOnce() async throws {
-        let workerHost = try await makePostgresStore(schema: schema)
-        let producerHost = try await makePostgresStore(schema: schema)
-        defer {
-            workerHost.close()
-            producerHost.close()
-        }
+        let (workerHost, producerHost) = try await twoHosts()
+        defer { [workerHost, producerHost].forEach { $0.close() } }
         var retryAtOnce = TaskQueueConfiguration()
         retryAtOnce.retryPolicy = .fixed(.zero)
         let producer = TaskQueue(store: producerHost, configuration: retryAtOnce)
@@ -88,6 +90,42 @@ extension PostgresStoreTests {
         let after = store.statistics
         #expect(after.inUse == 0 && after.waiting == 0 && after.openConnections == 2, "\(after)")
         try await admin.close()
+    }
+}
+
+extension PostgresStoreTests {
+    @Test func aHostWhoseClockReadingLagsStillClaimsATaskJustMadeReady() async throws {
+        let (workerHost, producerHost) = try await twoHosts()
+        defer { [workerHost, producerHost].forEach { $0.close() } }
+        let made = try await TaskQueue(store: producerHost).enqueue(NewTask(type: "t")).task
+        // The worker host's idea of the server's time is a minute late (a host stalled between
+        // reading the clock and noting the reading would be late the same way).
+        workerHost.databaseClock.record(Int64(made.createdAt.timeIntervalSince1970 * 1000) - 60_000)
+        let claimed = try await TaskQueue(store: workerHost).claim(ClaimRequest(workerID: "w")).first
+        #expect(claimed?.task.id == made.id, "ready by the server's clock")
+    }
+
+    @Test func theHotPathsArePreparedOncePerConnection() async throws {
+        let store = try await makePostgresStore(schema: schema, maxConnections: 1)
+        defer { store.close() }
+        let queue = TaskQueue(store: store)
+        for _ in 0..<3 { _ = try await queue.enqueue(NewTask(type: "t")) }
+        for _ in 0..<3 {
+            let lease = try #require(try await queue.claim(ClaimRequest(workerID: "w", capabilities: ["t"])).first)
+            _ = try await queue.complete(lease.id, result: nil)
+        }
+        // The pool's one connection: its session's prepared statements, with how often each ran.
+        let prepared = try await store.client.withConnection { connection in
+            try await connection.query(
+                "SELECT name, generic_plans + custom_plans FROM pg_prepared_statements", logger: store.logger
+            ).collect().reduce(into: [String: Int64]()) { runs, row in
+                let (name, count) = try row.decode((String, Int64).self)
+                runs[name] = count
+            }
+        }
+        #expect(prepared["prismq_insert_task"] == 3, "\(prepared)")
+        #expect(prepared["prismq_claim_fifo_named"] == 3, "\(prepared)")
+        #expect(prepared["prismq_complete"] == 3, "\(prepared)")
     }
 }
 

@@ -41,7 +41,7 @@ struct LongPollTests {
             defer { connection.disconnect() }
             connection.send(
                 "POST", "/queue/claim", headers: ["Content-Type: application/json"],
-                body: #"{"worker_id":"first","wait_seconds":10}"#)
+                body: #"{"worker_id":"first","wait_seconds":30}"#)  // the most: a slow machine still enqueues in time
             #expect(try await eventually { try await client.claimWaiters() == 1 })
             let refused = try await client.post("/queue/claim", #"{"worker_id":"second","wait_seconds":5}"#)
             #expect(refused.status == .serviceUnavailable && refused.errorCode == "busy")
