@@ -13,6 +13,8 @@ enum SettleChecks {
         ConformanceCheck("aStaleCompletionInTheSameBatchAsTheCurrentOneIsLeaseLost(currentFirst)") { h in
             try await staleCompletionBesideCurrent(h, staleFirst: false)
         },
+        ConformanceCheck(
+            "completionsAndAClaimInOneRoundReportStaleAndUnknownLeasesEachOnTheirOwn", completionsAndAClaimInOneRound),
         ConformanceCheck("aStaleLeaseCannotFailReleaseOrRenewBesideTheCurrentOne", staleLeaseBesideCurrent),
         ConformanceCheck("aSettlementOfAnUnknownTaskIsNotFoundAndItsNeighboursSettle", unknownTaskInABatch),
         ConformanceCheck("anExpiredLeaseIsNeverClaimedOverAndItsSweepCountsOneFailedAttempt", expiredLeaseSweep),
@@ -100,6 +102,27 @@ enum SettleChecks {
         try expect(task.status == .completed && task.result?.text == "\"Y\"")
         let events = try await h.queue.logs(taskID: current.taskID).map(\.event)
         try expect(events.filter { $0 == .completed }.count == 1)
+    }
+
+    static func completionsAndAClaimInOneRound(_ h: StoreHarness) async throws {
+        let (stale, current) = try await staleAndCurrentLease(h)
+        let next = try await h.queue.enqueue(NewTask(type: "t")).task.id
+        let unknown = LeaseID(taskID: next + 1000, token: 7)
+        let result = try await h.queue.settle(
+            [
+                Settlement(stale, .completed(result: try RawJSON(validating: "\"X\""))),
+                Settlement(unknown, .completed(result: nil)),
+                Settlement(current, .completed(result: try RawJSON(validating: "\"Y\""))),
+            ],
+            thenClaim: request(max: 2)
+        )
+        try await expect(throws: .leaseLost) { try result.outcomes[0].get() }
+        try await expect(throws: .notFound) { try result.outcomes[1].get() }
+        try expect(try result.outcomes[2].get().result?.text == "\"Y\"")
+        try expect(result.leases.map(\.task.id) == [next], "the one ready task")
+        let task = try await h.queue.task(id: current.taskID)
+        try expect(task.status == .completed && task.result?.text == "\"Y\"")
+        try expect(try await h.queue.task(id: next).status == .running)
     }
 
     static func staleLeaseBesideCurrent(_ h: StoreHarness) async throws {

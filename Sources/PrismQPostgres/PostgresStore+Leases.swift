@@ -157,46 +157,29 @@ extension PostgresStore {
         }
     }
 
-    /// Completes leases (each appearing once) and claims as `request` says, in one statement.
-    /// A lease that is not current gets `leaseLost` (or `notFound`), and changes nothing.
+    /// Completes leases (each appearing once) and claims as `request` says, in one statement
+    /// that also reports the leases that were not current (`leaseLost`, or `notFound`): they
+    /// change nothing, and nothing is left to read once the statement committed.
     private func complete(
         _ completions: [(LeaseID, RawJSON?)], thenClaim request: ClaimRequest?, now: Int64,
         connection: PostgresConnection, logger: Logger
     ) async throws -> SettleResult {
-        var completed: [LeaseID: QueueTask] = [:]
+        var rows: SettleRows
         var leases: [Lease] = []
         if let request, !completions.isEmpty {
             let types = Array(Set(request.capabilities)).sorted()
             var binds = SettleSQL.claimBindings(request, types: types, now: now, serverClock: readsServerClock)
             SettleSQL.appendCompletions(completions, to: &binds)
-            let rows = try await Self.run(
-                ClaimShape(request, types: types), completing: true, binds: binds, connection: connection,
-                logger: logger)
-            var taken: [(QueueTask, Double)] = []
-            for row in rows {
-                let task = try TaskColumns.decode(row)
-                let cells = row.makeRandomAccess()
-                if try cells[22].decode(Bool.self) {
-                    taken.append((task, try cells[21].decode(Double.self)))
-                } else {
-                    completed[LeaseID(taskID: task.id, token: try cells[20].decode(Int64.self))] = task
-                }
-            }
-            leases = Self.leases(taken, request: request, now: now)
-        } else if let request {
-            leases = try await claim(request, now: now, connection: connection, logger: logger)
+            rows = try SettleRows(
+                try await Self.run(
+                    ClaimShape(request, types: types), completing: true, binds: binds, connection: connection,
+                    logger: logger))
+            leases = Self.leases(rows.taken, request: request, now: now)
         } else {
-            completed = try await Self.complete(completions, now: now, connection: connection, logger: logger)
+            rows = try await Self.complete(completions, now: now, connection: connection, logger: logger)
+            if let request { leases = try await claim(request, now: now, connection: connection, logger: logger) }
         }
-        var outcomes: [Result<QueueTask, QueueError>] = []
-        for (lease, _) in completions {
-            if let task = completed[lease] {
-                outcomes.append(.success(task))
-            } else {
-                outcomes.append(.failure(try await Self.leaseLost(lease, connection: connection, logger: logger)))
-            }
-        }
-        return SettleResult(outcomes: outcomes, leases: leases)
+        return SettleResult(outcomes: completions.map { rows.outcome(of: $0.0) }, leases: leases)
     }
 
     /// Settles in order; the completions share one statement when every lease appears once.
@@ -210,13 +193,7 @@ extension PostgresStore {
         let completions = LeaseEnding.batchedCompletions(settlements)
         let completed = try await Self.complete(
             completions.map { ($0.lease, $0.result) }, now: now, connection: connection, logger: logger)
-        for (index, lease, _) in completions {
-            if let task = completed[lease] {
-                outcomes[index] = .success(task)
-            } else {
-                outcomes[index] = .failure(try await Self.leaseLost(lease, connection: connection, logger: logger))
-            }
-        }
+        for (index, lease, _) in completions { outcomes[index] = completed.outcome(of: lease) }
         for (index, settlement) in settlements.enumerated() where outcomes[index] == nil {
             do {
                 outcomes[index] = .success(
@@ -255,32 +232,21 @@ extension PostgresStore {
     }
 
     /// Completes the tasks whose lease is current, in one statement (``CompleteStatement``).
-    /// - Returns: the completed tasks by the lease that completed them.
     private static func complete(
         _ completions: [(LeaseID, RawJSON?)], now: Int64, connection: PostgresConnection, logger: Logger
-    ) async throws -> [LeaseID: QueueTask] {
-        guard !completions.isEmpty else { return [:] }
+    ) async throws -> SettleRows {
+        guard !completions.isEmpty else { return try SettleRows([]) }
         var binds = PostgresBindings()
         binds.append(now)
         SettleSQL.appendCompletions(completions, to: &binds)
-        let rows = try await connection.rows(CompleteStatement(bindings: binds), logger)
-        var done: [LeaseID: QueueTask] = [:]
-        for row in rows {
-            let task = try TaskColumns.decode(row)
-            done[LeaseID(taskID: task.id, token: try row.makeRandomAccess()[20].decode(Int64.self))] = task
-        }
-        return done
+        return try SettleRows(try await connection.rows(CompleteStatement(bindings: binds), logger))
     }
 
     /// Completes one task while the lease is current.
     private static func complete(
         _ lease: LeaseID, result: RawJSON?, now: Int64, connection: PostgresConnection, logger: Logger
     ) async throws -> QueueTask {
-        guard let task = try await complete([(lease, result)], now: now, connection: connection, logger: logger)[lease]
-        else {
-            throw try await leaseLost(lease, connection: connection, logger: logger)
-        }
-        return task
+        try await complete([(lease, result)], now: now, connection: connection, logger: logger).outcome(of: lease).get()
     }
 
     private func fail(
@@ -318,13 +284,15 @@ extension PostgresStore {
     private static func leaseLost(
         _ lease: LeaseID, connection: PostgresConnection, logger: Logger
     ) async throws -> QueueError {
-        do {
-            let task = try await fetchTask(id: lease.taskID, connection: connection, logger: logger)
-            return QueueError(
-                .leaseLost, "The lease on task \(lease.taskID) is no longer held (the task is \(task.status)).")
-        } catch let error as QueueError where error.code == .notFound {
-            return error
-        }
+        let rows = try await connection.rows("SELECT status FROM tasks WHERE id = \(lease.taskID)", logger)
+        return leaseLost(lease.taskID, status: try rows.first.map { TaskStatus(rawValue: try $0.decode(String.self)) })
+    }
+
+    /// The error for a lease on task `taskID` that is not current: `leaseLost`, saying the
+    /// task's `status`, or `notFound` when there is no such task (`status` is `nil`).
+    static func leaseLost(_ taskID: Int64, status: TaskStatus?) -> QueueError {
+        guard let status else { return QueueError(.notFound, "No task has the id \(taskID).") }
+        return QueueError(.leaseLost, "The lease on task \(taskID) is no longer held (the task is \(status)).")
     }
 
     /// Ends or requeues a running task as `ending` says and writes its history row, in one

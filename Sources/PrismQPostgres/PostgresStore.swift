@@ -269,12 +269,11 @@ public final class PostgresStore: QueueStore {
     private func now(_ connection: PostgresConnection) async throws -> Int64 {
         if let clock = configuration.clock { return TaskColumns.millis(clock.now()) }
         if let now = databaseClock.now { return now }
+        let asked = ContinuousClock.now
         let rows = try await connection.query(
             "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint", logger: logger
         ).collect()
-        let now = try rows[0].decode(Int64.self)
-        databaseClock.record(now)
-        return now
+        return databaseClock.record(try rows[0].decode(Int64.self), roundTrip: ContinuousClock.now - asked)
     }
 
     /// A `QueueError` for a failure of the database or the connection; never names the password.

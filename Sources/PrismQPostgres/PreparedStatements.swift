@@ -18,11 +18,21 @@ extension PreparedQuery {
 
 extension PostgresConnection {
     /// Runs a prepared statement (preparing it on this connection first if needed) and reads every row.
+    ///
+    /// A failure closes the connection (the pool opens another): postgres-nio 1.33.2 keeps the
+    /// error of a statement whose preparation failed, and answers every later use of it on the
+    /// connection with that error, so a passing fault (a lock timeout, a table being changed)
+    /// would otherwise break that statement on the connection for good.
     @discardableResult
     func rows<Statement: PreparedQuery>(_ statement: Statement, _ logger: Logger) async throws -> [PostgresRow] {
-        var rows: [PostgresRow] = []
-        for try await row in try await execute(statement, logger: logger) { rows.append(row) }
-        return rows
+        do {
+            var rows: [PostgresRow] = []
+            for try await row in try await execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        } catch {
+            try? await close()
+            throw error
+        }
     }
 }
 
@@ -149,6 +159,19 @@ enum SettleSQL {
             """
     }
 
+    /// The rows of a completion statement (after ``complete(from:)``, whose task ids are
+    /// `ids`): each completed task with the token that completed it (kind `done`), and each
+    /// task of a lease that was not current, as it was (kind `lost`). Every row is the task
+    /// (``TaskColumns/list``), a token, a scheduling key and its kind, as ``SettleRows`` reads them.
+    static func completionRows(ids: String) -> String {
+        """
+        SELECT \(TaskColumns.list), token, NULL::double precision, 'done' FROM done
+        UNION ALL
+        SELECT \(TaskColumns.list), NULL::bigint, NULL::double precision, 'lost' FROM tasks
+        WHERE id = ANY(\(ids)) AND id NOT IN (SELECT id FROM done)
+        """
+    }
+
     /// The values of ``claim(order:scope:)`` for `request`, at `now` (the server's time as
     /// carried by this host when `serverClock`, else an injected clock's).
     static func claimBindings(
@@ -190,28 +213,31 @@ struct ClaimStatement<Order: ClaimOrder, Scope: ClaimScope>: PreparedQuery {
 }
 
 /// Completes in one statement (``SettleSQL/complete(from:)``). Values: now, then the
-/// completions'. Rows: the tasks (``TaskColumns/list``), then the tokens that completed them.
+/// completions'. Rows: ``SettleSQL/completionRows(ids:)``.
 struct CompleteStatement: PreparedQuery {
     static let name = "prismq_complete"
     static let bindingDataTypes: [PostgresDataType] = [.int8] + SettleSQL.completeTypes
-    static let sql = "WITH " + SettleSQL.complete(from: 2) + " SELECT * FROM done"
+    static let sql = "WITH " + SettleSQL.complete(from: 2) + SettleSQL.completionRows(ids: "$2")
 
     let bindings: PostgresBindings
 }
 
 /// A worker's whole round in one statement, atomic without a transaction: completes some
-/// leases and claims the next tasks. Values: the claim's, then the completions'. Rows: the
-/// tasks (``TaskColumns/list``), the token that completed a task (completed rows), the
-/// scheduling key (claimed rows), and whether the row was claimed.
+/// leases and claims the next tasks. Values: the claim's, then the completions'. Rows:
+/// ``SettleSQL/completionRows(ids:)``, then each claimed task with its scheduling key (kind
+/// `taken`).
+///
+/// The claim sees the tasks as they were when the statement began, also when locking the
+/// completed rows made it wait: a task made ready during that wait is left for the next claim.
 struct CompleteAndClaimStatement<Order: ClaimOrder, Scope: ClaimScope>: PreparedQuery {
     static var name: String { "prismq_settle_\(Order.name)_\(Scope.name)" }
     static var bindingDataTypes: [PostgresDataType] { SettleSQL.claimTypes + SettleSQL.completeTypes }
     static var sql: String {
         """
         WITH \(SettleSQL.claim(order: Order.self, scope: Scope.self)), \(SettleSQL.complete(from: 9))
-        SELECT \(TaskColumns.list), token, NULL::double precision, false FROM done
+        \(SettleSQL.completionRows(ids: "$9"))
         UNION ALL
-        SELECT \(TaskColumns.list), NULL::bigint, sched_key, true FROM taken
+        SELECT \(TaskColumns.list), NULL::bigint, sched_key, 'taken' FROM taken
         """
     }
 
@@ -266,4 +292,36 @@ struct AnnounceStatement: PreparedQuery {
     static let sql = "SELECT pg_notify($1, '')"
 
     let bindings: PostgresBindings
+}
+
+/// What a completion statement's rows say (``SettleSQL/completionRows(ids:)``, and the
+/// claimed tasks of ``CompleteAndClaimStatement``).
+struct SettleRows {
+    /// The completed tasks, by the lease that completed them.
+    var completed: [LeaseID: QueueTask] = [:]
+    /// The status of each task named by a completion, as the statement left it.
+    var statuses: [Int64: TaskStatus] = [:]
+    /// The claimed tasks, with their scheduling keys.
+    var taken: [(QueueTask, Double)] = []
+
+    init(_ rows: [PostgresRow]) throws {
+        for row in rows {
+            let task = try TaskColumns.decode(row)
+            let cells = row.makeRandomAccess()
+            switch try cells[22].decode(String.self) {
+            case "taken": taken.append((task, try cells[21].decode(Double.self)))
+            case "done":
+                completed[LeaseID(taskID: task.id, token: try cells[20].decode(Int64.self))] = task
+                statuses[task.id] = task.status
+            default: statuses[task.id] = task.status
+            }
+        }
+    }
+
+    /// The outcome of completing `lease`: the task, or `leaseLost` (`notFound` for a task that
+    /// does not exist).
+    func outcome(of lease: LeaseID) -> Result<QueueTask, QueueError> {
+        if let task = completed[lease] { return .success(task) }
+        return .failure(PostgresStore.leaseLost(lease.taskID, status: statuses[lease.taskID]))
+    }
 }

@@ -9,7 +9,7 @@ struct DatabaseClockTests {
         let clock = DatabaseClock(refresh: .seconds(3600))  // fresh however slowly the tests run
         #expect(clock.now == nil, "no reading yet: the store asks the server")
         let beforeRecord = ContinuousClock.now
-        clock.record(1_000_000)
+        _ = clock.record(1_000_000, roundTrip: .zero)
         let afterRecord = ContinuousClock.now
         try await Task.sleep(for: .milliseconds(30))
         let beforeRead = ContinuousClock.now
@@ -24,8 +24,26 @@ struct DatabaseClockTests {
 
     @Test func aStaleReadingIsNotUsed() async throws {
         let clock = DatabaseClock(refresh: .milliseconds(20))
-        clock.record(1_000_000)
+        _ = clock.record(1_000_000, roundTrip: .zero)
         try await Task.sleep(for: .milliseconds(25))
         #expect(clock.now == nil, "older than the refresh: the store asks the server again")
+    }
+}
+
+extension DatabaseClockTests {
+    @Test func aSlowReadingIsUsedOnceAndNotKept() {
+        let clock = DatabaseClock(refresh: .seconds(3600))
+        #expect(clock.record(1_000_000, roundTrip: .milliseconds(200)) == 1_000_000)
+        #expect(clock.now == nil, "its call used it; the next call asks again")
+    }
+
+    @Test func timeNeverGoesBackByLessThanAStep() {
+        let clock = DatabaseClock(refresh: .seconds(3600))
+        let first = clock.record(1_000_000, roundTrip: .zero)
+        // A reading that came back later than the one before it (another call's, delayed).
+        #expect(clock.record(999_990, roundTrip: .zero) == first, "stands still instead")
+        #expect(clock.now! >= first)
+        // The server's clock set back by an hour: followed.
+        #expect(clock.record(1_000_000 - 3_600_000, roundTrip: .zero) == 1_000_000 - 3_600_000)
     }
 }

@@ -100,9 +100,25 @@ extension PostgresStoreTests {
         let made = try await TaskQueue(store: producerHost).enqueue(NewTask(type: "t")).task
         // The worker host's idea of the server's time is a minute late (a host stalled between
         // reading the clock and noting the reading would be late the same way).
-        workerHost.databaseClock.record(Int64(made.createdAt.timeIntervalSince1970 * 1000) - 60_000)
+        _ = workerHost.databaseClock.record(
+            Int64(made.createdAt.timeIntervalSince1970 * 1000) - 60_000, roundTrip: .zero)
         let claimed = try await TaskQueue(store: workerHost).claim(ClaimRequest(workerID: "w")).first
         #expect(claimed?.task.id == made.id, "ready by the server's clock")
+    }
+
+    @Test func aStatementThatFailedToPrepareWorksOnceItsCauseIsGone() async throws {
+        let store = try await makePostgresStore(schema: schema, maxConnections: 1)
+        defer { store.close() }
+        let queue = TaskQueue(store: store)
+        _ = try await queue.enqueue(NewTask(type: "t"))
+        let admin = try await AdminConnection.open()
+        try await admin.rows("ALTER TABLE \(unescaped: schema).workers RENAME TO workers_away")
+        await #expect(throws: QueueError.self, "the claim cannot be prepared") {
+            try await queue.claim(ClaimRequest(workerID: "w"))
+        }
+        try await admin.rows("ALTER TABLE \(unescaped: schema).workers_away RENAME TO workers")
+        try await admin.close()
+        #expect(try await queue.claim(ClaimRequest(workerID: "w")).count == 1, "prepared afresh")
     }
 
     @Test func theHotPathsArePreparedOncePerConnection() async throws {
