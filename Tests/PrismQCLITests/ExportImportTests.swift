@@ -31,6 +31,15 @@ struct ExportImportTests {
         let trailing = exported.stdout + lines[1] + "\n"
         let after = try await cli.start(["import", "--db", cli.directory + "/other.db"], stdin: trailing).wait()
         #expect(after.status == 1 && after.stderr.contains("line 6: a line after the end line"), "\(after.stderr)")
+        for (input, reason) in [
+            ("not an export\n", "does not start with a prismq-export header line"), ("\n\n", "is empty"),
+            (#"{"kind":"prismq-export","version":9}"# + "\n", "is export version 9"),
+        ] {
+            let path = cli.directory + "/never.db"
+            let wrong = try await cli.start(["import", "--db", path], stdin: input).wait()
+            #expect(wrong.status == 1 && wrong.stderr.contains(reason), "\(wrong.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: path), "a file that is no export creates nothing")
+        }
 
         let unwritable = try await cli.onDatabase("export", "--to", cli.directory + "/missing/dir/out.jsonl")
         #expect(unwritable.status == 1 && unwritable.stderr.contains("Cannot write"), "\(unwritable.stderr)")

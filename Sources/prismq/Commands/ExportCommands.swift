@@ -66,10 +66,11 @@ struct ImportCommand: QueueCommand {
             history. Each batch is one transaction. A task the queue already holds (same id, type, \
             creation time and payload) is skipped, so an interrupted import can be run again; a \
             queue that holds another task under an imported id or idempotency key is refused \
-            (conflict, exit 4) before that batch changes anything. A malformed line stops the \
-            import with its line number; the batches before it stay imported. A file without its \
-            end line, or whose counts differ from it (a cut-off export), fails after its tasks \
-            are imported, and its workers are not.
+            (conflict, exit 4) before that batch changes anything. A file that does not start \
+            with an export header of this version is refused before the queue is opened or \
+            created. A malformed line stops the import with its line number; the batches before \
+            it stay imported. A file without its end line, or whose counts differ from it (a \
+            cut-off export), fails after its tasks are imported, and its workers are not.
             """
     )
 
@@ -83,9 +84,22 @@ struct ImportCommand: QueueCommand {
 
     var createsDatabase: Bool { true }
 
+    /// Opens the file and reads its header line, before the queue is opened: a file that is
+    /// not an export (or of another version) is refused with nothing created.
     func input() throws(QueueError) -> LineReader {
         guard (1...10_000).contains(batch) else { throw QueueError(.invalidArgument, "--batch must be 1 to 10000.") }
-        return try LineReader(path: from)
+        let reader = try LineReader(path: from)
+        let source = from ?? "standard input"
+        var line = try reader.next()
+        while let blank = line, blank.allSatisfy(\.isWhitespace) { line = try reader.next() }
+        guard let line else { throw QueueError(.invalidArgument, "\(source) is empty.") }
+        guard case .header(let version)? = try? ExportLine(parsing: line) else {
+            throw QueueError(.invalidArgument, "\(source) does not start with a prismq-export header line.")
+        }
+        guard version == ExportLine.version else {
+            throw QueueError(.invalidArgument, "\(source) is export version \(version); this prismq reads version 1.")
+        }
+        return reader
     }
 
     func run(queue: TaskQueue, input reader: LineReader) async throws(QueueError) {
@@ -99,32 +113,21 @@ struct ImportCommand: QueueCommand {
             records.removeAll(keepingCapacity: true)
             progress.update(reader.offset)
         }
-        var (number, sawHeader, taskLines) = (0, false, 0)
+        var taskLines = 0
         var end: (tasks: Int, workers: Int)?
+        // The header was read by ``input()``.
         while let line = try reader.next() {
-            number += 1
+            let number = reader.lineNumber
             if line.allSatisfy(\.isWhitespace) { continue }
             let parsed: ExportLine
             do {
                 parsed = try ExportLine(parsing: line)
             } catch {
-                guard sawHeader else {
-                    throw QueueError(.invalidArgument, "\(source) does not start with a prismq-export header line.")
-                }
                 throw QueueError(.invalidArgument, "\(source), line \(number): \(error.message).")
             }
             switch parsed {
-            case .header(let version):
-                guard !sawHeader else {
-                    throw QueueError(.invalidArgument, "\(source), line \(number): a second header line.")
-                }
-                guard version == ExportLine.version else {
-                    throw QueueError(
-                        .invalidArgument, "\(source) is export version \(version); this prismq reads version 1.")
-                }
-                sawHeader = true
-            case _ where !sawHeader:
-                throw QueueError(.invalidArgument, "\(source) does not start with a prismq-export header line.")
+            case .header:
+                throw QueueError(.invalidArgument, "\(source), line \(number): a second header line.")
             case _ where end != nil:
                 throw QueueError(.invalidArgument, "\(source), line \(number): a line after the end line.")
             case .task(let record):
@@ -137,7 +140,6 @@ struct ImportCommand: QueueCommand {
                 end = (tasks, workerCount)
             }
         }
-        guard sawHeader else { throw QueueError(.invalidArgument, "\(source) is empty.") }
         try await flush()
         guard let end, end.tasks == taskLines, end.workers == workers.count else {
             throw QueueError(
@@ -221,6 +223,8 @@ final class LineReader {
     let size: Int
     /// Bytes read so far.
     private(set) var offset = 0
+    /// Lines read so far: the number of the line ``next()`` returned last.
+    private(set) var lineNumber = 0
 
     init(path: String?) throws(QueueError) {
         guard let file = path.map({ fopen($0, "r") }) ?? fdopen(STDIN_FILENO, "r") else {
@@ -250,6 +254,7 @@ final class LineReader {
             return nil
         }
         offset += length
+        lineNumber += 1
         let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
         let line = bytes.last == UInt8(ascii: "\n") ? bytes.dropLast() : bytes[...]
         return String(decoding: line, as: UTF8.self)
