@@ -44,7 +44,7 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         {
             throw APIError(.forbidden, "forbidden", "Cross-origin requests may not change the queue.")
         }
-        if request.method == .post, !Self.isJSON(request.headers[.contentType]) {
+        if request.method == .post, !ContentType.isJSON(request.headers[.contentType]) {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
         }
         return try await next(request, context)
@@ -77,11 +77,20 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         return false
     }
+}
 
-    /// Whether a `Content-Type` names JSON (`application/json`, parameters allowed).
+/// What a request's `Content-Type` says.
+enum ContentType {
+    /// Whether a `Content-Type` names JSON (`application/json` in any case, parameters and
+    /// blanks around it allowed). Byte by byte: it runs on every POST.
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first ?? ""
-        return mediaType.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+        var mediaType = contentType.utf8[...]
+        if let semicolon = mediaType.firstIndex(of: UInt8(ascii: ";")) { mediaType = mediaType[..<semicolon] }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        while let first = mediaType.first, isBlank(first) { mediaType = mediaType.dropFirst() }
+        while let last = mediaType.last, isBlank(last) { mediaType = mediaType.dropLast() }
+        let lowercased = { (byte: UInt8) in (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte }
+        return mediaType.elementsEqual("application/json".utf8) { lowercased($0) == $1 }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import HTTPTypes
 import PrismQ
-import PrismQServer
 import Testing
+
+@testable import PrismQServer
 
 @Suite("Browsers cannot drive the server: content type, Host and Origin", .timeLimit(.minutes(2)))
 struct BrowserGuardTests {
@@ -26,6 +27,16 @@ struct BrowserGuardTests {
                 "/queue/tasks/\(id)/cancel", "", headers: [.contentType: "Application/JSON; charset=utf-8"])
             #expect(json.status == .ok && json.json["status"] as? String == "cancelled")
         }
+    }
+
+    @Test(arguments: [
+        ("application/json", true), ("Application/JSON; charset=utf-8", true), (" \tapplication/json ;q=1", true),
+        ("APPLICATION/JSON", true), ("application/jsonx", false), ("application/json-seq", false),
+        ("application/json, text/plain", false), ("text/plain", false), ("", false), ("application/jso", false),
+        ("application\u{0F}json", false), ("\u{A0}application/json", false),
+    ])
+    func onlyJSONMediaTypesAreJSON(contentType: String, isJSON: Bool) {
+        #expect(ContentType.isJSON(contentType) == isJSON, "\(contentType)")
     }
 
     @Test(arguments: ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "10.0.0.1.nip.io", "[::1"])
