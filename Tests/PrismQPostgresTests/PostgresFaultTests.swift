@@ -18,7 +18,7 @@ struct PostgresFaultTests {
 
         var ended = 0
         for _ in 0..<8 {
-            #expect(await eventually { load.calls > 20 }, "calls go through between cuts")
+            #expect(await eventually(timeout: .seconds(30)) { load.calls > 20 }, "calls go through between cuts")
             load.resetCalls()
             ended += try await AdminConnection.terminateBackends(applicationName: name)
         }
