@@ -35,13 +35,21 @@ extension PostgresStore {
 
     public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
         let types = Array(Set(capabilities)).sorted()
-        return try await read { [logger] connection, now in
+        return try await read { [logger, readsServerClock] connection, now in
+            // Ready by the store's reading or by the server's clock, as a claim takes it.
             let filter: PostgresQuery =
                 types.isEmpty
-                ? "SELECT min(run_after) FROM tasks WHERE status = 'queued'"
-                : "SELECT min(run_after) FROM tasks WHERE status = 'queued' AND type = ANY(\(types))"
-            let next = try await connection.rows(filter, logger)[0].decode(Int64?.self)
-            return next.map { .milliseconds(max(0, $0 - now)) }
+                ? """
+                SELECT min(run_after), floor(extract(epoch FROM statement_timestamp()) * 1000)::bigint
+                FROM tasks WHERE status = 'queued'
+                """
+                : """
+                SELECT min(run_after), floor(extract(epoch FROM statement_timestamp()) * 1000)::bigint
+                FROM tasks WHERE status = 'queued' AND type = ANY(\(types))
+                """
+            let (next, serverNow) = try await connection.rows(filter, logger)[0].decode((Int64?, Int64).self)
+            let reference = readsServerClock ? max(now, serverNow) : now
+            return next.map { .milliseconds(max(0, $0 - reference)) }
         }
     }
 
