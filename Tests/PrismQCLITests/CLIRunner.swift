@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs the built `prismq` binary and captures what it prints.
 struct CLIRunner: Sendable {
@@ -55,8 +56,10 @@ struct CLIRunner: Sendable {
         } else {
             process.standardInput = FileHandle.nullDevice
         }
+        let exit = ProcessExit()
+        process.terminationHandler = { exit.record($0.terminationStatus) }
         try process.run()
-        return Running(process: process, out: out, err: err)
+        return Running(process: process, exit: exit, out: out, err: err)
     }
 
     /// Runs `prismq arguments…` to the end.
@@ -74,24 +77,18 @@ struct CLIRunner: Sendable {
     /// A started process.
     struct Running {
         let process: Process
+        let exit: ProcessExit
         let out: String
         let err: String
 
-        /// Waits for the process to end on a thread of its own, so that the test's cooperative
-        /// threads (two on this machine) stay free for the tasks the test is waiting on.
+        /// Waits for the process to end (without holding a thread: Foundation's
+        /// `waitUntilExit` spins on a run loop that has nothing to wait for, a core per wait).
         func wait() async -> Output {
-            let process = process
-            let (out, err) = (out, err)
-            return await withCheckedContinuation { continuation in
-                Thread {
-                    process.waitUntilExit()
-                    func read(_ path: String) -> String {
-                        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
-                    }
-                    continuation.resume(
-                        returning: Output(status: process.terminationStatus, stdout: read(out), stderr: read(err)))
-                }.start()
+            let status = await exit.status()
+            func read(_ path: String) -> String {
+                String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
             }
+            return Output(status: status, stdout: read(out), stderr: read(err))
         }
     }
 
@@ -113,4 +110,34 @@ func eventually(timeout: Duration, _ condition: () async throws -> Bool) async r
         try? await Task.sleep(for: .milliseconds(50))
     }
     return try await condition()
+}
+
+/// A process's exit status, told by its termination handler to whoever awaits it.
+final class ProcessExit: Sendable {
+    private struct State {
+        var status: Int32?
+        var waiters: [CheckedContinuation<Int32, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// Records the status and wakes every waiter.
+    func record(_ status: Int32) {
+        let waiters = state.withLock { state in
+            state.status = status
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: status) }
+    }
+
+    /// The status, once the process has ended.
+    func status() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let known = state.withLock { state in
+                if state.status == nil { state.waiters.append(continuation) }
+                return state.status
+            }
+            if let known { continuation.resume(returning: known) }
+        }
+    }
 }

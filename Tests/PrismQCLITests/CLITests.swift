@@ -75,7 +75,7 @@ struct CLITests {
     }
 
     @Test func payloadsComeFromArgumentsStandardInputOrFiles() async throws {
-        let fromStdin = await try cli.start(
+        let fromStdin = try await cli.start(
             ["enqueue", "--db", cli.database, "--type", "t", "--payload", "-", "--json"], stdin: #" {"via":"stdin"} "#
         ).wait()
         #expect(fromStdin.status == 0, "\(fromStdin.stderr)")
@@ -105,7 +105,7 @@ struct CLITests {
                 bom
             ),
             (
-                await try cli.start(
+                try await cli.start(
                     ["enqueue", "--db", cli.database, "--type", "t", "--payload", "-"], stdin: "\u{FEFF}[1]"
                 ).wait(), bom
             ),

@@ -130,12 +130,14 @@ struct PostgresCLITests {
         let environment = ProcessInfo.processInfo.environment.merging([
             "PRISMQ_QUEUE_DB_PATH": url, "COPY_OF_PASSWORD": password, "PRISMQ_TEST_MARKER": "visible",
         ]) { $1 }
-        #expect(try await cli.run(["enqueue", "--type", "env"], environment: environment).status == 0)
+        let enqueue = ["enqueue", "--type", "env", "--max-attempts", "1"]
+        #expect(try await cli.run(enqueue, environment: environment).status == 0)
         let worker = try cli.start(["worker", "--exec", "env >&2; exit 65"], environment: environment)
         let store = try await openStore()
         defer { store.close() }
         let queue = TaskQueue(store: store)
-        #expect(try await eventually(timeout: .seconds(30)) { try await queue.task(id: 1).status == .dead })
+        // Generous: a debug-built worker starting beside the whole suite on two cores.
+        #expect(try await eventually(timeout: .seconds(60)) { try await queue.task(id: 1).status == .dead })
         worker.process.terminate()
         #expect(await worker.wait().status == 0)
         let seen = try #require(try await queue.task(id: 1).lastError)
