@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "PrismQServerTests",
             dependencies: [
-                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQServer", "PrismQWire",
+                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQServer", "PrismQWire", "PrismQClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

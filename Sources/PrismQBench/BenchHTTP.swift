@@ -8,21 +8,36 @@ import Synchronization
     import Glibc
 #endif
 
+/// What one HTTP scenario measured: the clients' view, and what the server spent on it.
+struct HTTPLoad {
+    /// Requests answered.
+    var requests: Int
+    /// From the first request to the last answer.
+    var elapsed: Duration
+    /// Each request's response time in milliseconds.
+    var latencies: [Double]
+    /// User and system CPU the server used meanwhile.
+    var serverCPUSeconds: Double
+    /// Context switches (voluntary and not) of the server's threads meanwhile.
+    var serverSwitches: Int
+
+    /// Server CPU per request, in microseconds.
+    var cpuMicrosPerRequest: Double { serverCPUSeconds * 1e6 / Double(max(1, requests)) }
+    /// Server context switches per request.
+    var switchesPerRequest: Double { Double(serverSwitches) / Double(max(1, requests)) }
+}
+
 /// HTTP on loopback: a `prismq serve` process loaded by keep-alive connections of this one.
 struct BenchHTTP {
     let processes: BenchProcesses
 
-    /// Enqueue requests per second over `connections` keep-alive connections, each sending
-    /// its next request as soon as the last one is answered.
-    func enqueueRate(_ store: SQLiteStore, requests: Int, connections: Int) async throws -> Double {
-        try await withServer(on: store) { port in
-            let elapsed = try await Self.onThreads(connections) { connection in
-                let client = try HTTPConnection(port: port)
-                for _ in stride(from: connection, to: requests, by: connections) {
-                    try client.expect(201, try client.post("/queue/tasks", #"{"type":"bench","payload":{"n":1}}"#))
-                }
+    /// Enqueue requests over `connections` keep-alive connections, each sending its next
+    /// request as soon as the last one is answered.
+    func enqueue(_ store: SQLiteStore, requests: Int, connections: Int) async throws -> HTTPLoad {
+        try await load(on: store, connections: connections) { connection, client in
+            for _ in stride(from: connection, to: requests, by: connections) {
+                try client.expect(201, try client.post("/queue/tasks", #"{"type":"bench","payload":{"n":1}}"#))
             }
-            return Double(requests) / BenchCommand.seconds(elapsed)
         }
     }
 
@@ -30,79 +45,100 @@ struct BenchHTTP {
     /// `connections` connections, each from the time the request was due (so a slow answer
     /// also delays the requests behind it, as it would a real client).
     func enqueueLatencies(_ store: SQLiteStore, rate: Int, requests: Int, connections: Int) async throws -> [Double] {
-        try await withServer(on: store) { port in
-            let samples = Mutex<[Double]>([])
-            let start = ContinuousClock.now + .milliseconds(50)
-            _ = try await Self.onThreads(connections) { connection in
-                let client = try HTTPConnection(port: port)
-                for index in stride(from: connection, to: requests, by: connections) {
-                    let due = start + .microseconds(Int64(index) * 1_000_000 / Int64(rate))
-                    let wait = due - ContinuousClock.now
-                    if wait > .zero { Thread.sleep(forTimeInterval: BenchCommand.seconds(wait)) }
-                    try client.expect(201, try client.post("/queue/tasks", #"{"type":"bench","payload":{"n":1}}"#))
-                    let latency = BenchCommand.seconds(ContinuousClock.now - due) * 1000
-                    samples.withLock { $0.append(latency) }
-                }
+        let samples = Mutex<[Double]>([])
+        let start = ContinuousClock.now + .milliseconds(50)
+        _ = try await load(on: store, connections: connections) { connection, client in
+            for index in stride(from: connection, to: requests, by: connections) {
+                let due = start + .microseconds(Int64(index) * 1_000_000 / Int64(rate))
+                let wait = due - ContinuousClock.now
+                if wait > .zero { Thread.sleep(forTimeInterval: BenchCommand.seconds(wait)) }
+                try client.expect(201, try client.post("/queue/tasks", #"{"type":"bench","payload":{"n":1}}"#))
+                let latency = BenchCommand.seconds(ContinuousClock.now - due) * 1000
+                samples.withLock { $0.append(latency) }
             }
-            return samples.withLock { $0 }
         }
+        return samples.withLock { $0 }
     }
 
-    /// Tasks per second claimed and completed over HTTP by `connections` workers, one task per
-    /// claim.
-    func claimCompleteRate(_ store: SQLiteStore, tasks: Int, connections: Int) async throws -> Double {
+    /// `tasks` tasks claimed and completed over HTTP by `connections` workers, one task per
+    /// claim, then one complete: two requests per task.
+    func claimThenComplete(_ store: SQLiteStore, tasks: Int, connections: Int) async throws -> HTTPLoad {
         try await BenchScenario.enqueue(tasks, into: TaskQueue(store: store))
-        return try await withServer(on: store) { port in
-            let elapsed = try await Self.onThreads(connections) { connection in
-                let client = try HTTPConnection(port: port)
-                let claim = #"{"worker_id":"bench-\#(connection)","capabilities":["bench"]}"#
-                while true {
-                    let response = try client.post("/queue/claim", claim)
-                    try client.expect(200, response)
-                    let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
-                    guard let task = (object?["tasks"] as? [[String: Any]])?.first else { return }
-                    guard let id = task["id"] as? Int, let token = task["lease_token"] as? Int else {
-                        throw ValidationError("A claimed task without its id or lease token: \(response.body)")
-                    }
-                    try client.expect(
-                        200, try client.post("/queue/tasks/\(id)/complete", #"{"lease_token":\#(token)}"#))
-                }
+        return try await load(on: store, connections: connections) { connection, client in
+            let claim = #"{"worker_id":"bench-\#(connection)","capabilities":["bench"]}"#
+            while true {
+                let response = try client.post("/queue/claim", claim)
+                try client.expect(200, response)
+                guard let (id, token) = try Self.leases(response.body).first else { return }
+                try client.expect(
+                    200, try client.post("/queue/tasks/\(id)/complete", #"{"lease_token":\#(token)}"#))
             }
-            return Double(tasks) / BenchCommand.seconds(elapsed)
         }
     }
 
-    /// Runs `body` with the port of a `prismq serve` on the store's database.
-    private func withServer<T>(on store: SQLiteStore, _ body: (Int) async throws -> T) async throws -> T {
+    /// `tasks` tasks drained by `connections` HTTP workers through `POST /queue/settle`: each
+    /// request completes what the worker holds and claims up to `batch` more.
+    func settleRounds(_ store: SQLiteStore, tasks: Int, connections: Int, batch: Int) async throws -> HTTPLoad {
+        try await BenchScenario.enqueue(tasks, into: TaskQueue(store: store))
+        return try await load(on: store, connections: connections) { connection, client in
+            let claim = #""claim":{"worker_id":"bench-\#(connection)","capabilities":["bench"],"max_tasks":\#(batch)}"#
+            var held: [(id: Int, token: Int)] = []
+            repeat {
+                let outcomes = held.map { #"{"task_id":\#($0.id),"lease_token":\#($0.token),"outcome":"complete"}"# }
+                let response = try client.post(
+                    "/queue/settle", #"{"outcomes":[\#(outcomes.joined(separator: ","))],\#(claim)}"#)
+                try client.expect(200, response)
+                held = try Self.leases(response.body)
+            } while !held.isEmpty
+        }
+    }
+
+    /// The ids and lease tokens of the tasks in a claim's (or a settle's) answer.
+    private static func leases(_ body: String) throws -> [(id: Int, token: Int)] {
+        let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        return try (object?["tasks"] as? [[String: Any]] ?? []).map { task in
+            guard let id = task["id"] as? Int, let token = task["lease_token"] as? Int else {
+                throw ValidationError("A claimed task without its id or lease token: \(body)")
+            }
+            return (id, token)
+        }
+    }
+
+    /// Starts `prismq serve` on the store's database, runs `body(index, connection)` on
+    /// `connections` threads with a connection each, and measures what the server spent.
+    private func load(
+        on store: SQLiteStore, connections: Int, _ body: @escaping @Sendable (Int, HTTPConnection) throws -> Void
+    ) async throws -> HTTPLoad {
         let (server, port) = try await processes.startServer(on: store)
         defer { server.stop() }
-        return try await body(port)
-    }
-
-    /// Runs `body(index)` on `count` threads at once and returns when all finished.
-    private static func onThreads(
-        _ count: Int, _ body: @escaping @Sendable (Int) throws -> Void
-    ) async throws -> Duration {
+        let clients = try (0..<connections).map { _ in try HTTPConnection(port: port) }
+        let (cpu, switches) = (try server.cpuSeconds(), try server.contextSwitches())
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<count {
+            for (index, client) in clients.enumerated() {
                 group.addTask {
                     try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                        Thread { done.resume(with: Result { try body(index) }) }.start()
+                        Thread { done.resume(with: Result { try body(index, client) }) }.start()
                     }
                 }
             }
             try await group.waitForAll()
         }
-        return ContinuousClock.now - start
+        let elapsed = ContinuousClock.now - start
+        return HTTPLoad(
+            requests: clients.map(\.latencies.count).reduce(0, +), elapsed: elapsed,
+            latencies: clients.flatMap(\.latencies), serverCPUSeconds: try server.cpuSeconds() - cpu,
+            serverSwitches: try server.contextSwitches() - switches)
     }
 }
 
 /// One keep-alive HTTP/1.1 connection to 127.0.0.1 on blocking sockets: just enough client
 /// for the bench's load.
-final class HTTPConnection {
+final class HTTPConnection: @unchecked Sendable {  // used by one thread at a time
     private let socket: Int32
     private var buffer: [UInt8] = []
+    /// Each answered request's response time, in milliseconds.
+    private(set) var latencies: [Double] = []
 
     init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -129,6 +165,8 @@ final class HTTPConnection {
 
     /// Posts a JSON body and returns the status and body of the answer.
     func post(_ path: String, _ body: String) throws -> (status: Int, body: String) {
+        let sentAt = ContinuousClock.now
+        defer { latencies.append(BenchCommand.seconds(ContinuousClock.now - sentAt) * 1000) }
         let request =
             "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"

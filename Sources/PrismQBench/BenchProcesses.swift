@@ -192,6 +192,23 @@ final class ChildProcess: Sendable {
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The context switches (voluntary and involuntary) of all the process's threads so far,
+    /// from `/proc/PID/task/*/status` (threads that already ended are not counted).
+    func contextSwitches() throws -> Int {
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        var total = 0
+        for thread in try FileManager.default.contentsOfDirectory(atPath: tasks) {
+            guard let status = try? String(contentsOfFile: "\(tasks)/\(thread)/status", encoding: .utf8) else {
+                continue  // ended meanwhile
+            }
+            for line in status.split(separator: "\n")
+            where line.hasPrefix("voluntary_ctxt_switches:") || line.hasPrefix("nonvoluntary_ctxt_switches:") {
+                total += line.split(separator: "\t").last.flatMap { Int($0) } ?? 0
+            }
+        }
+        return total
+    }
+
     /// A memory figure of the process in MB (`VmRSS`, `RssAnon`), from `/proc/PID/status`.
     func memoryMegabytes(_ field: String) throws -> Double {
         let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)

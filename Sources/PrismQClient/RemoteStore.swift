@@ -110,7 +110,7 @@ public struct RemoteStore: TaskStore, LeaseStore {
     // MARK: Worker calls
 
     public func claim(_ request: ClaimRequest) async throws(QueueError) -> [Lease] {
-        try WireDecoding.leases(try await send(.POST, "/queue/claim", body: request.wireJSON).1)
+        try WireDecoding.leases(try await send(.POST, "/queue/claim", body: request.wireJSON()).1)
     }
 
     /// Renews one lease per request; a lease the server calls lost or unknown is `.lost`.
@@ -161,6 +161,34 @@ public struct RemoteStore: TaskStore, LeaseStore {
         writer.add("lease_token", lease.token)
         return try WireDecoding.task(
             try await send(.POST, "/queue/tasks/\(lease.taskID)/release", body: writer.json).1)
+    }
+
+    /// Settles through `POST /queue/settle`: each request carries up to 100 outcomes, the
+    /// last one also the claim, each in one transaction on the server. A claim alone goes
+    /// through `POST /queue/claim`, where it may wait.
+    public func settle(
+        _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
+    ) async throws(QueueError) -> SettleResult {
+        if settlements.isEmpty {
+            guard let request else { return SettleResult(outcomes: [], leases: []) }
+            return SettleResult(outcomes: [], leases: try await claim(request))
+        }
+        var result = SettleResult(outcomes: [], leases: [])
+        var rest = settlements[...]
+        while !rest.isEmpty {
+            let chunk = rest.prefix(100)
+            rest = rest.dropFirst(chunk.count)
+            var writer = JSONWriter()
+            writer.add("outcomes", raw: JSONText.array(chunk.map { $0.wireJSON(retrying: retryPolicy != .none) }))
+            if rest.isEmpty, let request { writer.add("claim", raw: request.wireJSON(waiting: false)) }
+            let answer = try WireDecoding.settleResult(try await send(.POST, "/queue/settle", body: writer.json).1)
+            guard answer.outcomes.count == chunk.count else {
+                throw QueueError(.storage, "The server answered \(answer.outcomes.count) outcomes for \(chunk.count).")
+            }
+            result.outcomes += answer.outcomes
+            result.leases += answer.leases
+        }
+        return result
     }
 
     // MARK: HTTP

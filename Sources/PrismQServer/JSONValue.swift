@@ -126,6 +126,14 @@ struct JSONBody {
         }
     }
 
+    func object(_ field: String) throws(QueueError) -> JSONBody? {
+        switch members[field] {
+        case nil, .null?: return nil
+        case .object(let members)?: return JSONBody(members)
+        default: throw QueueError(.invalidArgument, "'\(field)' must be an object.")
+        }
+    }
+
     func objects(_ field: String) throws(QueueError) -> [JSONBody]? {
         switch members[field] {
         case nil, .null?: return nil

@@ -13,20 +13,8 @@ extension QueueAPI {
         // Collected in place, so the connection can still be watched for its close below.
         _ = try await request.collectBody(upTo: 64 << 10)
         let body = try await Self.body(request, limit: 64 << 10)
-        try body.allowOnly(["worker_id", "capabilities", "strategy", "lease_seconds", "max_tasks", "wait_seconds"])
-        guard let workerID = try body.string("worker_id") else { throw APIError.invalid("'worker_id' is required.") }
-        let maxTasks = try body.int("max_tasks") ?? 1
-        guard (1...100).contains(maxTasks) else { throw APIError.invalid("'max_tasks' must be between 1 and 100.") }
-        let claim = ClaimRequest(
-            workerID: workerID,
-            capabilities: try body.strings("capabilities") ?? [],
-            strategy: try body.string("strategy").map { name throws(QueueError) in
-                try SchedulingStrategy(parsing: name)
-            } ?? .fifo,
-            leaseDuration: try body.seconds("lease_seconds", in: 0.1...86_400) ?? .seconds(30),
-            maxTasks: maxTasks
-        )
-        try claim.validate()
+        try body.allowOnly(Self.claimFields.union(["wait_seconds"]))
+        let claim = try Self.claimRequest(body)
         let wait = min(try body.seconds("wait_seconds", in: 0...30) ?? .zero, configuration.claimWaitLimit)
         var leases = try await queue.claim(claim)
         let waits = leases.isEmpty && wait > .zero
@@ -57,6 +45,27 @@ extension QueueAPI {
         // Watching for the client's close ends the connection's request stream: say so.
         if waits { response.headers[.connection] = "close" }
         return response
+    }
+
+    /// The fields of a claim, in `POST /queue/claim` and in the `claim` of `POST /queue/settle`.
+    static let claimFields: Set<String> = ["worker_id", "capabilities", "strategy", "lease_seconds", "max_tasks"]
+
+    /// The claim a body asks for (its fields are ``claimFields``), checked.
+    static func claimRequest(_ body: JSONBody) throws -> ClaimRequest {
+        guard let workerID = try body.string("worker_id") else { throw APIError.invalid("'worker_id' is required.") }
+        let maxTasks = try body.int("max_tasks") ?? 1
+        guard (1...100).contains(maxTasks) else { throw APIError.invalid("'max_tasks' must be between 1 and 100.") }
+        let claim = ClaimRequest(
+            workerID: workerID,
+            capabilities: try body.strings("capabilities") ?? [],
+            strategy: try body.string("strategy").map { name throws(QueueError) in
+                try SchedulingStrategy(parsing: name)
+            } ?? .fifo,
+            leaseDuration: try body.seconds("lease_seconds", in: 0.1...86_400) ?? .seconds(30),
+            maxTasks: maxTasks
+        )
+        try claim.validate()
+        return claim
     }
 
     /// Waits in the room until woken for a ready task, and claims; stops at the deadline, when

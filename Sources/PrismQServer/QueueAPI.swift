@@ -30,7 +30,7 @@ struct QueueAPI: Sendable {
         "POST /queue/tasks", "POST /queue/tasks/batch", "GET /queue/tasks", "GET /queue/tasks/{id}",
         "POST /queue/tasks/{id}/cancel", "POST /queue/tasks/{id}/retry", "GET /queue/stats",
         "POST /queue/claim", "POST /queue/tasks/{id}/heartbeat", "POST /queue/tasks/{id}/complete",
-        "POST /queue/tasks/{id}/fail", "POST /queue/tasks/{id}/release",
+        "POST /queue/tasks/{id}/fail", "POST /queue/tasks/{id}/release", "POST /queue/settle",
         "GET /queue/workers", "GET /queue/tasks/{id}/logs", "GET /queue/throughput",
         "GET /",
     ]
@@ -66,6 +66,7 @@ struct QueueAPI: Sendable {
         router.post("/queue/tasks/{id}/complete") { request, context in try await complete(request, context) }
         router.post("/queue/tasks/{id}/fail") { request, context in try await fail(request, context) }
         router.post("/queue/tasks/{id}/release") { request, context in try await release(request, context) }
+        router.post("/queue/settle") { request, _ in try await settle(request) }
         router.get("/queue/workers") { _, _ in
             var writer = JSONWriter()
             writer.add("workers", raw: JSONText.array(try await queue.workers().map(\.json)))

@@ -101,6 +101,19 @@ package enum WireDecoding {
         }
     }
 
+    /// The `POST /queue/settle` answer: each outcome's task or error, and the new leases.
+    package static func settleResult(_ object: [String: Any]) throws(QueueError) -> SettleResult {
+        let outcomes = try (object["outcomes"] as? [[String: Any]] ?? []).map {
+            item throws(QueueError) -> Result<QueueTask, QueueError> in
+            if item["status"] as? String == "ok", let task = item["task"] as? [String: Any] {
+                return .success(try self.task(task))
+            }
+            let error: [String: Any] = ["code": item["status"] ?? "", "message": item["message"] ?? ""]
+            return .failure(self.error(["error": error], status: 409))
+        }
+        return SettleResult(outcomes: outcomes, leases: try leases(object))
+    }
+
     /// The `QueueError` an error answer stands for: its `code` by name, else by HTTP status.
     package static func error(_ object: [String: Any], status: Int) -> QueueError {
         let error = object["error"] as? [String: Any]
