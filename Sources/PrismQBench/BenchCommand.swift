@@ -293,13 +293,14 @@ package struct BenchCommand: AsyncParsableCommand {
         let http = BenchHTTP(processes: processes)
         let (requests, rate, offered, tasks) = quick ? (2000, 5000, 2500, 1000) : (20_000, 5000, 25_000, 10_000)
         let sequential = requests / 4
-        // Each scenario's loads over the runs, in the order of the table.
-        var loads: [(name: String, unit: String, perRequest: Int, runs: [HTTPLoad])] = [
-            ("enqueue, 1 connection, \(sequential) requests one at a time", "requests/s", 1, []),
-            ("enqueue, 16 connections, \(requests) requests", "requests/s", 1, []),
-            ("claim 1 + complete, 1 worker, \(sequential) tasks", "tasks/s", 2, []),
-            ("claim 1 + complete, 16 workers, \(tasks) tasks", "tasks/s", 2, []),
-            ("settle (complete + claim 8), 16 workers, \(tasks) tasks", "tasks/s", 0, []),
+        // Each scenario's loads over the runs, in the order of the table, with the number of
+        // operations (requests or tasks) its rate counts.
+        var loads: [(name: String, unit: String, operations: Int, runs: [HTTPLoad])] = [
+            ("enqueue, 1 connection, \(sequential) requests one at a time", "requests/s", sequential, []),
+            ("enqueue, 16 connections, \(requests) requests", "requests/s", requests, []),
+            ("claim 1 + complete, 1 worker, \(sequential) tasks", "tasks/s", sequential, []),
+            ("claim 1 + complete, 16 workers, \(tasks) tasks", "tasks/s", tasks, []),
+            ("settle (complete + claim 8), 16 workers, \(tasks) tasks", "tasks/s", tasks, []),
         ]
         var percentiles: [[Double]] = []
         var inProcess: [Double] = []
@@ -335,11 +336,10 @@ package struct BenchCommand: AsyncParsableCommand {
                 ("SERVER CPU µs/REQ", "server_cpu_us_per_request"), ("CTX SW/REQ", "server_switches_per_request"),
             ])
         for load in loads {
-            let operations = load.perRequest == 0 ? tasks : load.runs[0].requests / load.perRequest
             let latencies = load.runs.map { BenchLatency.percentiles($0.latencies) }
             table.rows.append([
                 .text(load.name),
-                .number(median(load.runs.map { Double(operations) / Self.seconds($0.elapsed) }), digits: 0),
+                .number(median(load.runs.map { Double(load.operations) / Self.seconds($0.elapsed) }), digits: 0),
                 .text(load.unit),
                 .number(median(latencies.map { $0[0] }), digits: 2),
                 .number(median(latencies.map { $0[2] }), digits: 2),

@@ -34,7 +34,7 @@ struct BenchHTTP {
     /// Enqueue requests over `connections` keep-alive connections, each sending its next
     /// request as soon as the last one is answered.
     func enqueue(_ store: SQLiteStore, requests: Int, connections: Int) async throws -> HTTPLoad {
-        try await load(on: store, connections: connections) { connection, client in
+        try await load(on: store, connections: connections) { connection, client, _ in
             for _ in stride(from: connection, to: requests, by: connections) {
                 try client.expect(201, try client.post("/queue/tasks", #"{"type":"bench","payload":{"n":1}}"#))
             }
@@ -46,8 +46,8 @@ struct BenchHTTP {
     /// also delays the requests behind it, as it would a real client).
     func enqueueLatencies(_ store: SQLiteStore, rate: Int, requests: Int, connections: Int) async throws -> [Double] {
         let samples = Mutex<[Double]>([])
-        let start = ContinuousClock.now + .milliseconds(50)
-        _ = try await load(on: store, connections: connections) { connection, client in
+        _ = try await load(on: store, connections: connections) { connection, client, started in
+            let start = started + .milliseconds(50)
             for index in stride(from: connection, to: requests, by: connections) {
                 let due = start + .microseconds(Int64(index) * 1_000_000 / Int64(rate))
                 let wait = due - ContinuousClock.now
@@ -64,7 +64,7 @@ struct BenchHTTP {
     /// claim, then one complete: two requests per task.
     func claimThenComplete(_ store: SQLiteStore, tasks: Int, connections: Int) async throws -> HTTPLoad {
         try await BenchScenario.enqueue(tasks, into: TaskQueue(store: store))
-        return try await load(on: store, connections: connections) { connection, client in
+        return try await load(on: store, connections: connections) { connection, client, _ in
             let claim = #"{"worker_id":"bench-\#(connection)","capabilities":["bench"]}"#
             while true {
                 let response = try client.post("/queue/claim", claim)
@@ -80,7 +80,7 @@ struct BenchHTTP {
     /// request completes what the worker holds and claims up to `batch` more.
     func settleRounds(_ store: SQLiteStore, tasks: Int, connections: Int, batch: Int) async throws -> HTTPLoad {
         try await BenchScenario.enqueue(tasks, into: TaskQueue(store: store))
-        return try await load(on: store, connections: connections) { connection, client in
+        return try await load(on: store, connections: connections) { connection, client, _ in
             let claim = #""claim":{"worker_id":"bench-\#(connection)","capabilities":["bench"],"max_tasks":\#(batch)}"#
             var held: [(id: Int, token: Int)] = []
             repeat {
@@ -104,10 +104,12 @@ struct BenchHTTP {
         }
     }
 
-    /// Starts `prismq serve` on the store's database, runs `body(index, connection)` on
-    /// `connections` threads with a connection each, and measures what the server spent.
+    /// Starts `prismq serve` on the store's database, runs `body(index, connection, start)` on
+    /// `connections` threads with a connection each, once all are open (`start` is when the
+    /// load began), and measures what the server spent.
     private func load(
-        on store: SQLiteStore, connections: Int, _ body: @escaping @Sendable (Int, HTTPConnection) throws -> Void
+        on store: SQLiteStore, connections: Int,
+        _ body: @escaping @Sendable (Int, HTTPConnection, ContinuousClock.Instant) throws -> Void
     ) async throws -> HTTPLoad {
         let (server, port) = try await processes.startServer(on: store)
         defer { server.stop() }
@@ -118,7 +120,7 @@ struct BenchHTTP {
             for (index, client) in clients.enumerated() {
                 group.addTask {
                     try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                        Thread { done.resume(with: Result { try body(index, client) }) }.start()
+                        Thread { done.resume(with: Result { try body(index, client, start) }) }.start()
                     }
                 }
             }

@@ -163,9 +163,10 @@ public struct RemoteStore: TaskStore, LeaseStore {
             try await send(.POST, "/queue/tasks/\(lease.taskID)/release", body: writer.json).1)
     }
 
-    /// Settles through `POST /queue/settle`: each request carries up to 100 outcomes, the
-    /// last one also the claim, each in one transaction on the server. A claim alone goes
-    /// through `POST /queue/claim`, where it may wait.
+    /// Settles through `POST /queue/settle`: each request carries up to 100 outcomes and
+    /// ``maxSettleBytes`` of them (at least one), the last one also the claim, each in one
+    /// transaction on the server. A claim alone goes through `POST /queue/claim`, where it may
+    /// wait.
     public func settle(
         _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
@@ -173,23 +174,34 @@ public struct RemoteStore: TaskStore, LeaseStore {
             guard let request else { return SettleResult(outcomes: [], leases: []) }
             return SettleResult(outcomes: [], leases: try await claim(request))
         }
+        let items = settlements.map { $0.wireJSON(retrying: retryPolicy != .none) }
         var result = SettleResult(outcomes: [], leases: [])
-        var rest = settlements[...]
-        while !rest.isEmpty {
-            let chunk = rest.prefix(100)
-            rest = rest.dropFirst(chunk.count)
-            var writer = JSONWriter()
-            writer.add("outcomes", raw: JSONText.array(chunk.map { $0.wireJSON(retrying: retryPolicy != .none) }))
-            if rest.isEmpty, let request { writer.add("claim", raw: request.wireJSON(waiting: false)) }
-            let answer = try WireDecoding.settleResult(try await send(.POST, "/queue/settle", body: writer.json).1)
-            guard answer.outcomes.count == chunk.count else {
-                throw QueueError(.storage, "The server answered \(answer.outcomes.count) outcomes for \(chunk.count).")
+        var start = 0
+        while start < items.count {
+            var end = start + 1
+            var bytes = items[start].utf8.count
+            while end < items.count, end - start < 100, bytes + items[end].utf8.count <= Self.maxSettleBytes {
+                bytes += items[end].utf8.count
+                end += 1
             }
-            result.outcomes += answer.outcomes
-            result.leases += answer.leases
+            var writer = JSONWriter()
+            writer.add("outcomes", raw: JSONText.array(Array(items[start..<end])))
+            if end == items.count, let request { writer.add("claim", raw: request.wireJSON(waiting: false)) }
+            let answer = try WireDecoding.settleResult(try await send(.POST, "/queue/settle", body: writer.json).1)
+            let sent = settlements[start..<end].map(\.lease.taskID)
+            guard answer.taskIDs == sent else {
+                throw QueueError(.storage, "The server's settle answer does not match the outcomes sent.")
+            }
+            result.outcomes += answer.result.outcomes
+            result.leases += answer.result.leases
+            start = end
         }
         return result
     }
+
+    /// The most bytes of outcomes one settle request carries (unless one outcome alone is
+    /// larger): well under the server's 32 MiB limit on a settle's body.
+    static let maxSettleBytes = 24 << 20
 
     // MARK: HTTP
 

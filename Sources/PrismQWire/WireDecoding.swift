@@ -101,9 +101,13 @@ package enum WireDecoding {
         }
     }
 
-    /// The `POST /queue/settle` answer: each outcome's task or error, and the new leases.
-    package static func settleResult(_ object: [String: Any]) throws(QueueError) -> SettleResult {
-        let outcomes = try (object["outcomes"] as? [[String: Any]] ?? []).map {
+    /// The `POST /queue/settle` answer: each outcome's task or error, and the new leases; with
+    /// the task id each outcome names, in order.
+    package static func settleResult(
+        _ object: [String: Any]
+    ) throws(QueueError) -> (result: SettleResult, taskIDs: [Int64]) {
+        let items = object["outcomes"] as? [[String: Any]] ?? []
+        let outcomes = try items.map {
             item throws(QueueError) -> Result<QueueTask, QueueError> in
             if item["status"] as? String == "ok", let task = item["task"] as? [String: Any] {
                 return .success(try self.task(task))
@@ -111,7 +115,7 @@ package enum WireDecoding {
             let error: [String: Any] = ["code": item["status"] ?? "", "message": item["message"] ?? ""]
             return .failure(self.error(["error": error], status: 409))
         }
-        return SettleResult(outcomes: outcomes, leases: try leases(object))
+        return (SettleResult(outcomes: outcomes, leases: try leases(object)), items.map { int64($0["task_id"]) ?? 0 })
     }
 
     /// The `QueueError` an error answer stands for: its `code` by name, else by HTTP status.

@@ -106,4 +106,20 @@ struct SettleAPITests {
             #expect(stats.byStatus[.completed] == 149 && stats.byStatus[.dead] == 1 && stats.byStatus[.running] == 10)
         }
     }
+
+    @Test func aRemoteQueueSplitsARoundWhoseResultsOutgrowOneRequest() async throws {
+        let tester = try await APITester()
+        try await tester.run { client in
+            let remote = TaskQueue(store: try RemoteStore(url: "http://127.0.0.1:\(client.port)"))
+            _ = try await tester.queue.enqueue(batch: (0..<36).map { _ in NewTask(type: "t") })
+            let leases = try await remote.claim(ClaimRequest(workerID: "r", leaseDuration: .seconds(60), maxTasks: 36))
+            // 36 results of a million bytes each: more than the server takes in one settle.
+            let result = try RawJSON(validating: "\"" + String(repeating: "x", count: 999_998) + "\"")
+            let settled = try await remote.settle(
+                leases.map { Settlement($0.id, .completed(result: result)) }, thenClaim: nil)
+            #expect(settled.outcomes.allSatisfy { (try? $0.get().status) == .completed })
+            #expect(try await tester.queue.stats().byStatus[.completed] == 36)
+            #expect(try await tester.queue.task(id: 36).result == result)
+        }
+    }
 }
