@@ -1,59 +1,37 @@
 import PrismQ
 
 /// Any JSON value, as a request body holds it: numbers keep whether they were whole.
-enum JSONValue: Decodable, Sendable, Equatable {
+indirect enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case integer(Int64)
     case number(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
+    /// A string, number, array or object that was checked but not decoded: a member of
+    /// ``JSONParser/textOnly``, whose text alone is used.
+    case unparsed
+}
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
+/// A JSON object of a request body: each member's value, and where its text lies in the body.
+struct JSONObject: Sendable {
+    struct Member: Sendable {
+        var value: JSONValue
+        var span: Range<Int>
     }
 
-    /// The value as JSON text (object keys sorted).
-    var text: String {
-        switch self {
-        case .null: "null"
-        case .bool(let value): value ? "true" : "false"
-        case .integer(let value): String(value)
-        case .number(let value): value.isFinite ? "\(value)" : "null"
-        case .string(let value): JSONText.quoted(value)
-        case .array(let values): "[" + values.map(\.text).joined(separator: ",") + "]"
-        case .object(let members):
-            "{" + members.keys.sorted().map { JSONText.quoted($0) + ":" + members[$0]!.text }.joined(separator: ",")
-                + "}"
-        }
-    }
-
-    /// The value as a `RawJSON`.
-    var raw: RawJSON { RawJSON(unchecked: text) }
+    let source: JSONSource
+    var members: [String: Member]
 }
 
 /// A JSON object from a request body, read field by field with the contract's errors.
 struct JSONBody {
-    private let members: [String: JSONValue]
+    private let object: JSONObject
+    private var members: [String: JSONObject.Member] { object.members }
 
-    init(_ members: [String: JSONValue]) {
-        self.members = members
+    init(_ object: JSONObject) {
+        self.object = object
     }
 
     /// Refuses fields the endpoint does not know, so a misspelt option is not silently ignored.
@@ -64,12 +42,12 @@ struct JSONBody {
     }
 
     func has(_ field: String) -> Bool {
-        if case .some(.null) = members[field] { return false }
+        if case .some(.null) = members[field]?.value { return false }
         return members[field] != nil
     }
 
     func string(_ field: String) throws(QueueError) -> String? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
         case .string(let value)?: return value
         default: throw QueueError(.invalidArgument, "'\(field)' must be a string.")
@@ -77,7 +55,7 @@ struct JSONBody {
     }
 
     func integer(_ field: String) throws(QueueError) -> Int64? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
         case .integer(let value)?: return value
         case .number(let value)? where value == value.rounded() && abs(value) < 9e18: return Int64(value)
@@ -94,7 +72,7 @@ struct JSONBody {
     }
 
     func number(_ field: String) throws(QueueError) -> Double? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
         case .integer(let value)?: return Double(value)
         case .number(let value)?: return value
@@ -103,7 +81,7 @@ struct JSONBody {
     }
 
     func bool(_ field: String) throws(QueueError) -> Bool? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
         case .bool(let value)?: return value
         default: throw QueueError(.invalidArgument, "'\(field)' must be true or false.")
@@ -111,7 +89,7 @@ struct JSONBody {
     }
 
     func strings(_ field: String) throws(QueueError) -> [String]? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
         case .array(let values)?:
             var strings: [String] = []
@@ -127,32 +105,32 @@ struct JSONBody {
     }
 
     func object(_ field: String) throws(QueueError) -> JSONBody? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
-        case .object(let members)?: return JSONBody(members)
+        case .object(let object)?: return JSONBody(object)
         default: throw QueueError(.invalidArgument, "'\(field)' must be an object.")
         }
     }
 
     func objects(_ field: String) throws(QueueError) -> [JSONBody]? {
-        switch members[field] {
+        switch members[field]?.value {
         case nil, .null?: return nil
         case .array(let values)?:
             var bodies: [JSONBody] = []
             for value in values {
-                guard case .object(let members) = value else {
+                guard case .object(let object) = value else {
                     throw QueueError(.invalidArgument, "Each of '\(field)' must be an object.")
                 }
-                bodies.append(JSONBody(members))
+                bodies.append(JSONBody(object))
             }
             return bodies
         default: throw QueueError(.invalidArgument, "'\(field)' must be an array of objects.")
         }
     }
 
-    /// Any JSON value, as given (`nil` when absent).
+    /// Any JSON value, as given, byte for byte (`nil` when absent).
     func raw(_ field: String) -> RawJSON? {
-        members[field].map(\.raw)
+        members[field].map { RawJSON(unchecked: object.source.text($0.span)) }
     }
 
     /// A number of seconds as a duration, within `range`.

@@ -199,14 +199,12 @@ struct QueueAPI: Sendable {
 
     /// The request's JSON object body, refused with 413 when larger than `limit` (by its
     /// Content-Length before anything is read, else as it arrives) and 415 unless it is JSON.
-    static func body(_ request: Request, limit: Int, optional: Bool = false) async throws -> JSONBody {
+    static func body(_ request: Request, limit: Int) async throws -> JSONBody {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw APIError(.contentTooLarge, "payload_too_large", "The request body is larger than \(limit) bytes.")
         }
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
         let buffer = try await request.body.collect(upTo: limit)
-        if buffer.readableBytes == 0, optional { return JSONBody([:]) }
-        guard contentType.hasPrefix("application/json") else {
+        guard ContentType.isJSON(request.headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
         }
         // Checked before decoding, so a deeply nested body costs one pass, not a deep recursion.
@@ -214,11 +212,7 @@ struct QueueAPI: Sendable {
         guard buffer.withUnsafeReadableBytes(RawJSON.nestingDepth) <= TaskValidation.maxNestingDepth + 3 else {
             throw APIError.invalid("The body nests deeper than \(TaskValidation.maxNestingDepth) levels.")
         }
-        guard let members = try? JSONDecoder().decode([String: JSONValue].self, from: Data(buffer.readableBytesView))
-        else {
-            throw APIError.invalid("The body must be a JSON object.")
-        }
-        return JSONBody(members)
+        return JSONBody(try JSONParser.object(JSONSource(Array(buffer.readableBytesView))))
     }
 
     /// A JSON response.
