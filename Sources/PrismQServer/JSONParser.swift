@@ -282,11 +282,12 @@ enum JSONParser {
                 if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
                 guard skipDigits() else { return nil }
             }
-            guard decoding else { return .unparsed }
+            // Undecoded, only a number that may be out of a double's range is read.
+            guard decoding || !whole || index - start > 18 else { return .unparsed }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-            if whole, let integer = Int64(text) { return .integer(integer) }
+            if whole, let integer = Int64(text) { return decoding ? .integer(integer) : .unparsed }
             guard let number = Double(text), number.isFinite else { return nil }
-            return .number(number)
+            return decoding ? .number(number) : .unparsed
         }
 
         /// Skips digits; whether there was at least one.

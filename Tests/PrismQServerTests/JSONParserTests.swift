@@ -37,6 +37,8 @@ struct JSONParserTests {
             #"{"a":nul}"#, #"{"a":"\x"}"#, #"{"a":"\u12"}"#, #"{"a":"\ud800"}"#, #"{"a":"\udc00"}"#,
             #"{"a":"\ud800\u0041"}"#, "{\"a\":\"tab\there\"}", "{\"a\":\"line\nbreak\"}", #"{"a":"open}"#,
             #"{"payload":[1,,2]}"#, #"{"payload":{"k"}}"#, #"{"result":01}"#, #"{"payload":"\q"}"#,
+            #"{"payload":{"x":1e400}}"#, #"{"result":-1e400}"#,
+            "{\"payload\":1" + String(repeating: "0", count: 400) + "}",
         ]
         for text in refused {
             #expect(throws: QueueError(.invalidArgument, "The body must be a JSON object.")) { try parse(text) }
