@@ -176,32 +176,40 @@ public struct RemoteStore: TaskStore, LeaseStore {
         }
         let items = settlements.map { $0.wireJSON(retrying: retryPolicy != .none) }
         var result = SettleResult(outcomes: [], leases: [])
-        var start = 0
-        while start < items.count {
-            var end = start + 1
-            var bytes = items[start].utf8.count
-            while end < items.count, end - start < 100, bytes + items[end].utf8.count <= Self.maxSettleBytes {
-                bytes += items[end].utf8.count
-                end += 1
-            }
+        for chunk in Self.requests(sizes: items.map(\.utf8.count)) {
             var writer = JSONWriter()
-            writer.add("outcomes", raw: JSONText.array(Array(items[start..<end])))
-            if end == items.count, let request { writer.add("claim", raw: request.wireJSON(waiting: false)) }
+            writer.add("outcomes", raw: JSONText.array(Array(items[chunk])))
+            if chunk.upperBound == items.count, let request {
+                writer.add("claim", raw: request.wireJSON(waiting: false))
+            }
             let answer = try WireDecoding.settleResult(try await send(.POST, "/queue/settle", body: writer.json).1)
-            let sent = settlements[start..<end].map(\.lease.taskID)
-            guard answer.taskIDs == sent else {
+            guard answer.taskIDs == settlements[chunk].map(\.lease.taskID) else {
                 throw QueueError(.storage, "The server's settle answer does not match the outcomes sent.")
             }
             result.outcomes += answer.result.outcomes
             result.leases += answer.result.leases
-            start = end
         }
         return result
     }
 
-    /// The most bytes of outcomes one settle request carries (unless one outcome alone is
-    /// larger): well under the server's 32 MiB limit on a settle's body.
-    static let maxSettleBytes = 24 << 20
+    /// Splits outcomes of these encoded sizes into requests, in order: each holds at most 100
+    /// and `maxBytes` of them (well under the server's 32 MiB limit on a settle's body), or
+    /// one alone that is larger.
+    package static func requests(sizes: [Int], maxBytes: Int = 24 << 20) -> [Range<Int>] {
+        var chunks: [Range<Int>] = []
+        var start = 0
+        while start < sizes.count {
+            var end = start + 1
+            var bytes = sizes[start]
+            while end < sizes.count, end - start < 100, bytes + sizes[end] <= maxBytes {
+                bytes += sizes[end]
+                end += 1
+            }
+            chunks.append(start..<end)
+            start = end
+        }
+        return chunks
+    }
 
     // MARK: HTTP
 

@@ -188,6 +188,19 @@ public final class SQLiteStore: QueueStore {
         }
     }
 
+    /// Runs a short read (an indexed lookup of a row or two) on a reader, on the calling thread:
+    /// the hop to a reader's Dispatch queue and back costs a short read more than the read
+    /// itself. Anything that may scan goes through ``read(_:)``.
+    func pointRead<T>(_ body: (Database) throws -> T) throws(QueueError) -> T {
+        recorder.beginRead()
+        defer { recorder.endRead() }
+        do {
+            return try pool.read(body)
+        } catch {
+            return try rethrow(error)
+        }
+    }
+
     private func rethrow<T>(_ error: any Error) throws(QueueError) -> T {
         let translated = QueueError.translating(error, path: path)
         if translated.code == .busy || translated.code == .storage {

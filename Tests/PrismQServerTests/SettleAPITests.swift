@@ -107,19 +107,12 @@ struct SettleAPITests {
         }
     }
 
-    @Test func aRemoteQueueSplitsARoundWhoseResultsOutgrowOneRequest() async throws {
-        let tester = try await APITester()
-        try await tester.run { client in
-            let remote = TaskQueue(store: try RemoteStore(url: "http://127.0.0.1:\(client.port)"))
-            _ = try await tester.queue.enqueue(batch: (0..<36).map { _ in NewTask(type: "t") })
-            let leases = try await remote.claim(ClaimRequest(workerID: "r", leaseDuration: .seconds(60), maxTasks: 36))
-            // 36 results of a million bytes each: more than the server takes in one settle.
-            let result = try RawJSON(validating: "\"" + String(repeating: "x", count: 999_998) + "\"")
-            let settled = try await remote.settle(
-                leases.map { Settlement($0.id, .completed(result: result)) }, thenClaim: nil)
-            #expect(settled.outcomes.allSatisfy { (try? $0.get().status) == .completed })
-            #expect(try await tester.queue.stats().byStatus[.completed] == 36)
-            #expect(try await tester.queue.task(id: 36).result == result)
-        }
+    @Test func aRemoteQueueSplitsARoundByCountAndBySize() {
+        #expect(RemoteStore.requests(sizes: []).isEmpty)
+        #expect(RemoteStore.requests(sizes: Array(repeating: 1, count: 250)) == [0..<100, 100..<200, 200..<250])
+        #expect(RemoteStore.requests(sizes: [10, 10, 30, 5, 5, 20], maxBytes: 25) == [0..<2, 2..<3, 3..<5, 5..<6])
+        #expect(RemoteStore.requests(sizes: [40], maxBytes: 25) == [0..<1], "one larger outcome goes alone")
+        let default24MiB = RemoteStore.requests(sizes: Array(repeating: 1 << 20, count: 36))
+        #expect(default24MiB == [0..<24, 24..<36], "under the server's 32 MiB by default")
     }
 }
