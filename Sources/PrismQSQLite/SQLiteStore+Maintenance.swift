@@ -23,13 +23,7 @@ extension SQLiteStore {
             // (which would also pull the whole memory map into the server's resident memory).
             try db.execute(sql: "PRAGMA analysis_limit = 400; PRAGMA optimize")
         }
-        do {
-            try await pool.writeWithoutTransaction { db in
-                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
-            }
-        } catch {
-            throw QueueError.translating(error, path: path)
-        }
+        _ = try await checkpoint(.passive)
     }
 }
 

@@ -26,6 +26,18 @@ package enum Formatting {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
+    /// A size in bytes for people: `0 B`, `512 B`, `4.0 KiB`, `12.3 MiB`, `1.5 GiB`.
+    package static func bytes(_ count: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
     /// Rows under a header, each column as wide as its widest cell; every cell is ``escaped(_:)``.
     package static func table(header: [String], rows: [[String]]) -> String {
         let header = header.map(escaped)

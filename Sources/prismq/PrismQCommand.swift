@@ -17,7 +17,7 @@ struct PrismQCommand: AsyncParsableCommand {
         subcommands: [
             EnqueueCommand.self, GetCommand.self, ListCommand.self, CancelCommand.self, RetryCommand.self,
             StatsCommand.self, WorkerCommand.self, WorkersCommand.self, ServeCommand.self, MigrateCommand.self,
-            ExportCommand.self, ImportCommand.self,
+            ExportCommand.self, ImportCommand.self, CheckpointCommand.self, VacuumCommand.self,
             BenchCommand.self,
             BenchWorkerCommand.self,
         ]

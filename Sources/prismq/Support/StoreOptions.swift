@@ -135,14 +135,22 @@ extension QueueCommand {
     var createsDatabase: Bool { false }
 
     func run() async throws {
-        do {
+        try await reportingErrors { () async throws(QueueError) in
             let input = try input()
             try await run(queue: try await store.openQueue(mustExist: !createsDatabase), input: input)
-        } catch {
-            FileHandle.standardError.write(
-                Data("prismq: \(error.message.isEmpty ? error.code.name : error.message)\n".utf8))
-            throw ExitCode(error.code == .notFound ? 3 : error.code == .conflict ? 4 : 1)
         }
+    }
+}
+
+/// Runs a command's body, reporting a ``PrismQ/QueueError`` as one sentence on stderr and
+/// exiting 3 for `notFound`, 4 for `conflict`, 1 for anything else.
+func reportingErrors(_ body: () async throws(QueueError) -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        FileHandle.standardError.write(
+            Data("prismq: \(error.message.isEmpty ? error.code.name : error.message)\n".utf8))
+        throw ExitCode(error.code == .notFound ? 3 : error.code == .conflict ? 4 : 1)
     }
 }
 

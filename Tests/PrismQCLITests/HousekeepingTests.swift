@@ -1,0 +1,79 @@
+import Foundation
+import PrismQ
+import PrismQSQLite
+import Testing
+
+/// `prismq checkpoint` and `prismq vacuum` on a SQLite queue.
+@Suite("prismq checkpoint and vacuum")
+struct HousekeepingTests {
+    let cli = CLIRunner()
+
+    func object(_ output: CLIRunner.Output) throws -> [String: Any] {
+        #expect(output.status == 0, "\(output.stderr)")
+        return try CLIRunner.object(output.stdout)
+    }
+
+    @Test func aTruncatingCheckpointEmptiesTheLogWhileAnotherProcessHasTheQueueOpen() async throws {
+        // This process keeps the queue open, so its writes stay in the log.
+        let store = try SQLiteStore(path: cli.database)
+        let queue = TaskQueue(store: store)
+        _ = try await queue.enqueue(batch: (0..<200).map { _ in NewTask(type: "t", payload: .null) })
+        let log = cli.database + "-wal"
+        let before = try #require(try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int)
+
+        let passive = try object(try await cli.onDatabase("checkpoint", "--json"))
+        #expect(passive["mode"] as? String == "passive" && passive["blocked"] as? Bool == false)
+        let frames = try #require(passive["wal_frames"] as? Int)
+        #expect(frames > 0 && passive["checkpointed_frames"] as? Int == frames, "\(passive)")
+        #expect(passive["wal_bytes_before"] as? Int == before && passive["wal_bytes_after"] as? Int == before)
+
+        let truncate = try object(try await cli.onDatabase("checkpoint", "--mode", "truncate", "--json"))
+        #expect(truncate["blocked"] as? Bool == false && truncate["wal_bytes_after"] as? Int == 0, "\(truncate)")
+        #expect(try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int == 0)
+        #expect(try await queue.stats().byStatus[.queued] == 200, "nothing lost")
+
+        let text = try await cli.onDatabase("checkpoint")
+        #expect(text.status == 0 && text.stdout.hasPrefix("checkpoint (passive): "), "\(text)")
+        #expect(text.stdout.contains(" log frames in the database; log ") && text.stdout.contains(" → "), "\(text)")
+    }
+
+    @Test func vacuumGivesTheFreedPagesBackAndTheQueueStillWorks() async throws {
+        do {
+            let store = try SQLiteStore(path: cli.database)
+            let queue = TaskQueue(store: store)
+            let payload = try RawJSON(validating: "\"" + String(repeating: "p", count: 2000) + "\"")
+            var tasks: [EnqueueResult] = []
+            for _ in 0..<2 {
+                tasks += try await queue.enqueue(batch: (0..<1000).map { _ in NewTask(type: "t", payload: payload) })
+            }
+            _ = try await queue.enqueue(NewTask(type: "kept"))
+            for task in tasks { _ = try await queue.cancel(id: task.task.id) }
+            #expect(try await store.purge(finishedBefore: Date().addingTimeInterval(60), limit: 5000) == 2000)
+        }
+        let report = try object(try await cli.onDatabase("vacuum", "--json"))
+        let (before, after) = (
+            try #require(report["bytes_before"] as? Int), try #require(report["bytes_after"] as? Int)
+        )
+        #expect(report["incremental"] as? Bool == false && (report["free_pages_before"] as? Int ?? 0) > 500)
+        #expect(report["free_pages_after"] as? Int == 0 && after < before / 4, "\(report)")
+        #expect(try FileManager.default.attributesOfItem(atPath: cli.database)[.size] as? Int == after)
+        let list = try CLIRunner.object(try await cli.onDatabase("list", "--json").stdout)
+        #expect((list["tasks"] as? [[String: Any]])?.map { $0["type"] as? String } == ["kept"])
+    }
+
+    @Test func bothRefuseWhatIsNotAnExistingSQLiteFileAndSayWhatToDo() async throws {
+        let cases: [([String], String)] = [
+            (["checkpoint", "--db", "postgres://u:secret@127.0.0.1:1/db"], "run CHECKPOINT in psql"),
+            (["vacuum", "--db", "postgres://u:secret@127.0.0.1:1/db"], "run VACUUM in psql"),
+            (["vacuum", "--db", "http://127.0.0.1:1"], "run it where the server's database is"),
+            (["checkpoint", "--db", cli.database], "There is no queue database at"),
+        ]
+        for (arguments, advice) in cases {
+            let output = try await cli.run(arguments)
+            #expect(output.status == 1 && output.stderr.hasPrefix("prismq: ") && output.stderr.contains(advice))
+            #expect(!output.stderr.contains("secret"), "\(output.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.database), "nothing was created")
+        #expect(try await cli.run(["checkpoint", "--db", cli.database, "--mode", "sideways"]).status == 64)
+    }
+}
