@@ -32,6 +32,18 @@ final class PoolStatisticsRecorder: Sendable {
         }
     }
 
+    /// Records the start of a read only when a reader is surely free (fewer reads than readers
+    /// are counted, and each counted read holds at most one reader): `false` otherwise.
+    func beginReadWithoutWaiting() -> Bool {
+        counters.withLock { counters in
+            guard counters.activeReads < maxReaders else { return false }
+            counters.activeReads += 1
+            counters.peakReads = max(counters.peakReads, counters.activeReads)
+            counters.reads += 1
+            return true
+        }
+    }
+
     func endRead() {
         counters.withLock { $0.activeReads -= 1 }
     }

@@ -76,7 +76,7 @@ extension SQLiteStore {
     public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
         let types = Array(Set(capabilities)).sorted()
         let now = nowMillis
-        return try pointRead { db in
+        return try await pointRead { db in
             let millis: Int64? =
                 if types.isEmpty {
                     try Int64.fetchOne(db.cachedStatement(sql: ClaimSQL.nextReadyAnyType))

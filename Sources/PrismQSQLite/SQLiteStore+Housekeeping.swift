@@ -41,6 +41,11 @@ public struct VacuumReport: Sendable, Equatable {
     /// The database file's size before and after, in bytes.
     public var bytesBefore: Int64
     public var bytesAfter: Int64
+    /// Whether another connection kept the truncating checkpoint after it from finishing: the
+    /// file has not shrunk yet, and the log still holds the rewritten pages.
+    public var blocked: Bool
+    /// The log file's size afterwards, in bytes.
+    public var walBytesAfter: Int64
 }
 
 extension SQLiteStore {
@@ -62,7 +67,8 @@ extension SQLiteStore {
     /// Gives free pages back to the file system: `PRAGMA incremental_vacuum` when the file has
     /// `auto_vacuum=incremental`, else a full `VACUUM`, which rewrites the file and holds the
     /// write lock while it does (writers wait, up to their `busy_timeout`); then a truncating
-    /// checkpoint, so that the file shrinks and the log does not keep a copy.
+    /// checkpoint, so that the file shrinks and the log does not keep a copy. The copy `VACUUM`
+    /// builds goes to a temporary file, not to memory, whatever the profile's `temp_store`.
     public func vacuum() async throws(QueueError) -> VacuumReport {
         try await writeWithoutTransaction { [path] db in
             func pages() throws -> (Int, Int) {
@@ -74,12 +80,20 @@ extension SQLiteStore {
             let incremental = try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 2
             let before = try pages()
             let bytesBefore = Self.fileSize(path)
-            try db.execute(sql: incremental ? "PRAGMA incremental_vacuum" : "VACUUM")
-            _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            if incremental {
+                try db.execute(sql: "PRAGMA incremental_vacuum")
+            } else {
+                let tempStore = try Int.fetchOne(db, sql: "PRAGMA temp_store") ?? 0
+                try db.execute(sql: "PRAGMA temp_store = FILE")
+                defer { try? db.execute(sql: "PRAGMA temp_store = \(tempStore)") }
+                try db.execute(sql: "VACUUM")
+            }
+            let busy = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")?[0] as Int? ?? 1
             let after = try pages()
             return VacuumReport(
                 incremental: incremental, pagesBefore: before.0, pagesAfter: after.0, freePagesBefore: before.1,
-                freePagesAfter: after.1, bytesBefore: bytesBefore, bytesAfter: Self.fileSize(path))
+                freePagesAfter: after.1, bytesBefore: bytesBefore, bytesAfter: Self.fileSize(path),
+                blocked: busy != 0, walBytesAfter: Self.fileSize(path + "-wal"))
         }
     }
 

@@ -4,7 +4,7 @@ import PrismQ
 
 extension SQLiteStore {
     public func task(id: Int64) async throws(QueueError) -> QueueTask {
-        try pointRead { db in try Self.fetchTask(id: id, db: db) }
+        try await pointRead { db in try Self.fetchTask(id: id, db: db) }
     }
 
     /// The task with this id, or `notFound`.

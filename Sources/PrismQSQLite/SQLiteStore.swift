@@ -190,12 +190,16 @@ public final class SQLiteStore: QueueStore {
 
     /// Runs a short read (an indexed lookup of a row or two) on a reader, on the calling thread:
     /// the hop to a reader's Dispatch queue and back costs a short read more than the read
-    /// itself. Anything that may scan goes through ``read(_:)``.
-    func pointRead<T>(_ body: (Database) throws -> T) throws(QueueError) -> T {
-        recorder.beginRead()
+    /// itself. Only while a reader is surely free: a thread of the cooperative pool must never
+    /// wait for one (the async reads holding them give them back on that pool), so a busy pool
+    /// sends the read through ``read(_:)``. Anything that may scan goes through ``read(_:)``.
+    func pointRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        guard recorder.beginReadWithoutWaiting() else { return try await read(body) }
         defer { recorder.endRead() }
+        // A synchronous function, so that GRDB's synchronous read is the one called.
+        func readHere() throws -> T { try pool.read(body) }
         do {
-            return try pool.read(body)
+            return try readHere()
         } catch {
             return try rethrow(error)
         }

@@ -51,4 +51,17 @@ struct StoreTests {
         #expect(idle.inUse == 0 && idle.waiting == 0, "nothing runs or waits once the calls ended")
         #expect((2...9).contains(idle.openConnections), "the writer and the readers opened: \(idle.openConnections)")
     }
+
+    @Test func aReadOnTheCallingThreadIsTakenOnlyWhileAReaderIsSurelyFree() {
+        let recorder = PoolStatisticsRecorder(maxReaders: 2)
+        #expect(recorder.beginReadWithoutWaiting())
+        recorder.beginRead()
+        #expect(!recorder.beginReadWithoutWaiting(), "both readers are counted: the read must not wait here")
+        recorder.beginRead()
+        #expect(!recorder.beginReadWithoutWaiting())
+        recorder.endRead()
+        recorder.endRead()
+        #expect(recorder.beginReadWithoutWaiting())
+        #expect(recorder.snapshot.reads == 4 && recorder.snapshot.inUse == 2 && recorder.snapshot.waits == 1)
+    }
 }

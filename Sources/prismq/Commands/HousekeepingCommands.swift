@@ -39,6 +39,10 @@ struct CheckpointCommand: AsyncParsableCommand {
                             ("wal_bytes_before", Int(report.walBytesBefore)),
                             ("wal_bytes_after", Int(report.walBytesAfter)),
                         ]))
+            } else if report.walFrames == 0 && !report.blocked {
+                printLine(
+                    "checkpoint (\(report.mode.rawValue)): the log is all in the database; log "
+                        + "\(Formatting.bytes(report.walBytesBefore)) → \(Formatting.bytes(report.walBytesAfter))")
             } else {
                 printLine(
                     "checkpoint (\(report.mode.rawValue)): \(report.checkpointedFrames) of \(report.walFrames) log "
@@ -77,17 +81,24 @@ struct VacuumCommand: AsyncParsableCommand {
             if store.json {
                 printLine(
                     flatJSON(
-                        flags: [("incremental", report.incremental)],
+                        flags: [("incremental", report.incremental), ("blocked", report.blocked)],
                         counts: [
                             ("pages_before", report.pagesBefore), ("pages_after", report.pagesAfter),
                             ("free_pages_before", report.freePagesBefore), ("free_pages_after", report.freePagesAfter),
                             ("bytes_before", Int(report.bytesBefore)), ("bytes_after", Int(report.bytesAfter)),
+                            ("wal_bytes_after", Int(report.walBytesAfter)),
                         ]))
             } else {
                 printLine(
                     "\(report.incremental ? "incremental vacuum" : "vacuum"): \(report.pagesBefore) pages "
                         + "(\(report.freePagesBefore) free) → \(report.pagesAfter) (\(report.freePagesAfter) free); file "
                         + "\(Formatting.bytes(report.bytesBefore)) → \(Formatting.bytes(report.bytesAfter))")
+            }
+            if report.blocked {
+                throw QueueError(
+                    .busy,
+                    "The vacuum is done, but another connection kept the log from being folded back: the file shrinks "
+                        + "once 'prismq checkpoint --mode truncate' gets through.")
             }
         }
     }
