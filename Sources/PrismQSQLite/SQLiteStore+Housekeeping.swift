@@ -55,10 +55,7 @@ extension SQLiteStore {
         let before = Self.fileSize(path + "-wal")
         // The mode is one of four fixed words: a PRAGMA takes no bound parameter.
         let sql = "PRAGMA wal_checkpoint(\(mode.rawValue.uppercased()))"
-        let (busy, frames, copied) = try await writeWithoutTransaction { db in
-            let row = try Row.fetchOne(db, sql: sql)
-            return (row?[0] as Int? ?? 1, row?[1] as Int? ?? 0, row?[2] as Int? ?? 0)
-        }
+        let (busy, frames, copied) = try await writeWithoutTransaction { db in try Self.walCheckpoint(sql, db) }
         return CheckpointReport(
             mode: mode, blocked: busy != 0, walFrames: max(0, frames), checkpointedFrames: max(0, copied),
             walBytesBefore: before, walBytesAfter: Self.fileSize(path + "-wal"))
@@ -88,12 +85,26 @@ extension SQLiteStore {
                 defer { try? db.execute(sql: "PRAGMA temp_store = \(tempStore)") }
                 try db.execute(sql: "VACUUM")
             }
-            let busy = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")?[0] as Int? ?? 1
+            let busy = try Self.walCheckpoint("PRAGMA wal_checkpoint(TRUNCATE)", db).busy
             let after = try pages()
             return VacuumReport(
                 incremental: incremental, pagesBefore: before.0, pagesAfter: after.0, freePagesBefore: before.1,
                 freePagesAfter: after.1, bytesBefore: bytesBefore, bytesAfter: Self.fileSize(path),
                 blocked: busy != 0, walBytesAfter: Self.fileSize(path + "-wal"))
+        }
+    }
+
+    /// Runs a `PRAGMA wal_checkpoint` statement, again while it reports busy for up to a second:
+    /// SQLite answers busy at once while another checkpoint runs, such as the store's own
+    /// background one after a large commit.
+    private static func walCheckpoint(_ sql: String, _ db: Database) throws -> (busy: Int, log: Int, copied: Int) {
+        var attempt = 0
+        while true {
+            let row = try Row.fetchOne(db, sql: sql)
+            let result = (busy: row?[0] as Int? ?? 1, log: row?[1] as Int? ?? 0, copied: row?[2] as Int? ?? 0)
+            attempt += 1
+            guard result.busy != 0, attempt < 50 else { return result }
+            Thread.sleep(forTimeInterval: 0.02)
         }
     }
 

@@ -23,7 +23,9 @@ extension SQLiteStore {
             // (which would also pull the whole memory map into the server's resident memory).
             try db.execute(sql: "PRAGMA analysis_limit = 400; PRAGMA optimize")
         }
-        _ = try await checkpoint(.passive)
+        // Once, without the retries of `checkpoint(_:)`: this runs on the writer, beside the
+        // store's own background checkpoints.
+        try await writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
     }
 }
 

@@ -66,7 +66,8 @@ struct VacuumCommand: AsyncParsableCommand {
         discussion: """
             A full VACUUM rewrites the file and holds the write lock meanwhile (writers wait up \
             to their busy timeout), so run it when the queue is quiet; a file with \
-            auto_vacuum=incremental gets an incremental vacuum instead. PostgreSQL's autovacuum \
+            auto_vacuum=incremental gets an incremental vacuum instead. Exits 1 when another \
+            connection kept the log from being folded back afterwards. PostgreSQL's autovacuum \
             does this there.
             """
     )
