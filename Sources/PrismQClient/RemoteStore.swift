@@ -163,8 +163,8 @@ public struct RemoteStore: TaskStore, LeaseStore {
             try await send(.POST, "/queue/tasks/\(lease.taskID)/release", body: writer.json).1)
     }
 
-    /// Settles through `POST /queue/settle`: each request carries up to 100 outcomes and
-    /// ``maxSettleBytes`` of them (at least one), the last one also the claim, each in one
+    /// Settles through `POST /queue/settle`: each request carries up to 100 outcomes and 24 MiB
+    /// of them (see ``requests(sizes:maxBytes:)``), the last one also the claim, each in one
     /// transaction on the server. A claim alone goes through `POST /queue/claim`, where it may
     /// wait.
     public func settle(

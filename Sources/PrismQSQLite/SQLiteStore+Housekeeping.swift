@@ -94,18 +94,11 @@ extension SQLiteStore {
         }
     }
 
-    /// Runs a `PRAGMA wal_checkpoint` statement, again while it reports busy for up to a second:
-    /// SQLite answers busy at once while another checkpoint runs, such as the store's own
-    /// background one after a large commit.
+    /// Runs a `PRAGMA wal_checkpoint` statement: whether it was kept from finishing, the frames
+    /// in the log, and how many of them are in the database.
     private static func walCheckpoint(_ sql: String, _ db: Database) throws -> (busy: Int, log: Int, copied: Int) {
-        var attempt = 0
-        while true {
-            let row = try Row.fetchOne(db, sql: sql)
-            let result = (busy: row?[0] as Int? ?? 1, log: row?[1] as Int? ?? 0, copied: row?[2] as Int? ?? 0)
-            attempt += 1
-            guard result.busy != 0, attempt < 50 else { return result }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        let row = try Row.fetchOne(db, sql: sql)
+        return (busy: row?[0] as Int? ?? 1, log: row?[1] as Int? ?? 0, copied: row?[2] as Int? ?? 0)
     }
 
     /// Runs `body` on the writer outside any transaction (what checkpoints and `VACUUM` need).

@@ -133,8 +133,7 @@ public final class SQLiteStore: QueueStore {
     /// anything writes to it: the check runs on a read-only connection without the PRAGMA
     /// profile (whose `journal_mode = WAL` would change the file).
     private static func refuseForeignDatabase(_ path: String, busyTimeout: Duration) throws(QueueError) {
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        guard size > 0 else { return }
+        guard fileSize(path) > 0 else { return }
         var readOnly = Configuration()
         readOnly.readonly = true
         readOnly.busyMode = .timeout(busyTimeout.inSeconds)

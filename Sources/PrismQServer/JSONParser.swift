@@ -276,14 +276,16 @@ enum JSONParser {
                 index += 1
                 guard skipDigits() else { return nil }
             }
-            if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+            let exponent = peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E")
+            if exponent {
                 whole = false
                 index += 1
                 if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
                 guard skipDigits() else { return nil }
             }
-            // Undecoded, only a number that may be out of a double's range is read.
-            guard decoding || !whole || index - start > 18 else { return .unparsed }
+            // Undecoded, only a number that may be out of a double's range is read: one with an
+            // exponent, or with more digits than the largest double (309) has.
+            guard decoding || exponent || index - start > 300 else { return .unparsed }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             if whole, let integer = Int64(text) { return decoding ? .integer(integer) : .unparsed }
             guard let number = Double(text), number.isFinite else { return nil }

@@ -36,6 +36,7 @@ struct JSONBody {
 
     /// Refuses fields the endpoint does not know, so a misspelt option is not silently ignored.
     func allowOnly(_ fields: Set<String>) throws(QueueError) {
+        guard !members.keys.allSatisfy(fields.contains) else { return }
         if let unknown = members.keys.sorted().first(where: { !fields.contains($0) }) {
             throw QueueError(.invalidArgument, "Unknown field '\(unknown)'.")
         }

@@ -54,22 +54,28 @@ extension QueueAPI {
             throw APIError.invalid("Each outcome needs 'task_id': a positive integer.")
         }
         let lease = LeaseID(taskID: id, token: try token(item))
-        let common: Set<String> = ["task_id", "lease_token", "outcome"]
         switch try item.string("outcome") {
         case "complete":
-            try item.allowOnly(common.union(["result"]))
+            try item.allowOnly(OutcomeFields.complete)
             return Settlement(lease, .completed(result: item.raw("result")))
         case "fail":
-            try item.allowOnly(common.union(["error", "retryable"]))
+            try item.allowOnly(OutcomeFields.fail)
             guard let error = try item.string("error") else {
                 throw APIError.invalid("A 'fail' outcome needs 'error'.")
             }
             return Settlement(lease, .failed(error: error, retryable: try item.bool("retryable") ?? true))
         case "release":
-            try item.allowOnly(common)
+            try item.allowOnly(OutcomeFields.release)
             return Settlement(lease, .released)
         default:
             throw APIError.invalid("Each outcome needs 'outcome': \"complete\", \"fail\" or \"release\".")
         }
     }
+}
+
+/// The fields each kind of outcome in `POST /queue/settle` takes.
+private enum OutcomeFields {
+    static let release: Set<String> = ["task_id", "lease_token", "outcome"]
+    static let complete = release.union(["result"])
+    static let fail = release.union(["error", "retryable"])
 }

@@ -13,7 +13,7 @@ extension QueueAPI {
         // Collected in place, so the connection can still be watched for its close below.
         _ = try await request.collectBody(upTo: 64 << 10)
         let body = try await Self.body(request, limit: 64 << 10)
-        try body.allowOnly(Self.claimFields.union(["wait_seconds"]))
+        try body.allowOnly(Self.waitingClaimFields)
         let claim = try Self.claimRequest(body)
         let wait = min(try body.seconds("wait_seconds", in: 0...30) ?? .zero, configuration.claimWaitLimit)
         var leases = try await queue.claim(claim)
@@ -49,6 +49,8 @@ extension QueueAPI {
 
     /// The fields of a claim, in `POST /queue/claim` and in the `claim` of `POST /queue/settle`.
     static let claimFields: Set<String> = ["worker_id", "capabilities", "strategy", "lease_seconds", "max_tasks"]
+    /// The fields of `POST /queue/claim`: a claim's, and `wait_seconds`.
+    static let waitingClaimFields = claimFields.union(["wait_seconds"])
 
     /// The claim a body asks for (its fields are ``claimFields``), checked.
     static func claimRequest(_ body: JSONBody) throws -> ClaimRequest {

@@ -116,6 +116,8 @@ extension StoreOptions {
             }
             var configuration = SQLiteConfiguration()
             configuration.profile = try SQLitePragmaProfile.named(profile)
+            // No background checkpoints of its own to run into the one this command asks for.
+            configuration.profile.walAutocheckpoint = 0
             return try SQLiteStore(path: path, configuration: configuration)
         case .postgres:
             throw QueueError(.invalidArgument, "\(command) works on a SQLite file. \(onPostgres)")
