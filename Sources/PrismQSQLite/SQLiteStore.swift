@@ -17,7 +17,7 @@ public final class SQLiteStore: QueueStore {
     package let pool: DatabasePool
     let groupCommit: GroupCommit
     let commitWatcher: CommitWatcher
-    private let recorder: PoolStatisticsRecorder
+    let recorder: PoolStatisticsRecorder
     /// The payload fields with a generated column and an index in this database.
     let indexedPayloadFields: Set<String>
     /// Whether the weighted-random index is known to exist (it is made on first use).

@@ -4,7 +4,7 @@ import PrismQ
 /// A progress bar on standard error, redrawn in place with the rate and the time left, when
 /// standard error is a terminal (and silent otherwise).
 package final class ProgressLine: @unchecked Sendable {
-    private let total: Int
+    private var total: Int
     private let unit: String
     private let start = ContinuousClock.now
     private var lastDrawn = ContinuousClock.now - .seconds(1)
@@ -21,6 +21,13 @@ package final class ProgressLine: @unchecked Sendable {
         guard enabled, ContinuousClock.now - lastDrawn >= .milliseconds(100) else { return }
         lastDrawn = .now
         draw(done)
+    }
+
+    /// Shows `done` of `total`, a total that may change as the work goes (at most ten times a
+    /// second).
+    package func update(_ done: Int, of total: Int) {
+        self.total = total
+        update(done)
     }
 
     /// Clears the bar.

@@ -17,7 +17,8 @@ struct PrismQCommand: AsyncParsableCommand {
         subcommands: [
             EnqueueCommand.self, GetCommand.self, ListCommand.self, CancelCommand.self, RetryCommand.self,
             StatsCommand.self, WorkerCommand.self, WorkersCommand.self, ServeCommand.self, MigrateCommand.self,
-            ExportCommand.self, ImportCommand.self, CheckpointCommand.self, VacuumCommand.self,
+            ExportCommand.self, ImportCommand.self, BackupCommand.self, RestoreCommand.self, CheckpointCommand.self,
+            VacuumCommand.self,
             BenchCommand.self,
             BenchWorkerCommand.self,
         ]

@@ -50,6 +50,10 @@ public struct TaskQueue: Sendable {
         transferStore = store as? any TransferStore
     }
 
+    /// The store the queue works on, for what only that kind of store offers (a SQLite
+    /// server's backups).
+    package var store: any TaskStore { taskStore }
+
     /// The limits tasks and results are checked against.
     public var limits: TaskValidation { configuration.limits }
 

@@ -48,13 +48,15 @@ public struct Sweeper: Service {
     }
 }
 
-/// Runs `body` every `interval` until graceful shutdown or cancellation; a failure is logged
-/// and the next round runs as usual.
-func repeatUntilShutdown(
-    every interval: Duration, logger: Logger, failure: Logger.Message,
+/// Runs `body` every `interval` until graceful shutdown or cancellation, first at once (or,
+/// with `waitingFirst`, after one interval); a failure is logged and the next round runs as
+/// usual.
+package func repeatUntilShutdown(
+    every interval: Duration, waitingFirst: Bool = false, logger: Logger, failure: Logger.Message,
     _ body: @escaping @Sendable () async throws -> Void
 ) async {
     await cancelWhenGracefulShutdown {
+        if waitingFirst { try? await Task.sleep(for: interval) }
         while !Task.isCancelled {
             do {
                 try await body()

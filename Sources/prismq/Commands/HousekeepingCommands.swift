@@ -106,25 +106,32 @@ struct VacuumCommand: AsyncParsableCommand {
 }
 
 extension StoreOptions {
-    /// The SQLite store of a file-only command: the file must exist; PostgreSQL (`onPostgres`
-    /// says what to do there instead) and server URLs are refused.
-    func sqliteStore(for command: String, onPostgres: String) throws(QueueError) -> SQLiteStore {
+    /// The SQLite file of a file-only command; PostgreSQL (`onPostgres` says what to do there
+    /// instead) and server URLs are refused.
+    func sqlitePath(for command: String, onPostgres: String) throws(QueueError) -> String {
         switch try location() {
         case .sqlite(let path):
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw QueueError(.storage, "There is no queue database at \(path).")
-            }
-            var configuration = SQLiteConfiguration()
-            configuration.profile = try SQLitePragmaProfile.named(profile)
-            // No background checkpoints of its own to run into the one this command asks for.
-            configuration.profile.walAutocheckpoint = 0
-            return try SQLiteStore(path: path, configuration: configuration)
+            return path
         case .postgres:
             throw QueueError(.invalidArgument, "\(command) works on a SQLite file. \(onPostgres)")
         case .remote:
             throw QueueError(
                 .invalidArgument, "\(command) works on the queue's file: run it where the server's database is.")
         }
+    }
+
+    /// The SQLite store of a file-only command (see ``sqlitePath(for:onPostgres:)``): the file
+    /// must exist.
+    func sqliteStore(for command: String, onPostgres: String) throws(QueueError) -> SQLiteStore {
+        let path = try sqlitePath(for: command, onPostgres: onPostgres)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw QueueError(.storage, "There is no queue database at \(path).")
+        }
+        var configuration = SQLiteConfiguration()
+        configuration.profile = try SQLitePragmaProfile.named(profile)
+        // No background checkpoints of its own to run into the one this command asks for.
+        configuration.profile.walAutocheckpoint = 0
+        return try SQLiteStore(path: path, configuration: configuration)
     }
 }
 

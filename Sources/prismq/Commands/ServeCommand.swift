@@ -51,6 +51,17 @@ struct ServeCommand: AsyncParsableCommand {
         help: "The most long-poll claims that wait at once; more get 503 busy with Retry-After.")
     var maxClaimWaiters: Int = 1024
 
+    @Option(
+        name: .customLong("backup-every"),
+        help: "Take an online backup this often (90s, 30m, 6h, 1d; a bare number is seconds); SQLite only.")
+    var backupEvery: String?
+
+    @Option(name: .customLong("backup-dir"), help: "The directory --backup-every writes to (made 0700 when missing).")
+    var backupDir: String?
+
+    @Option(name: .customLong("backup-keep"), help: "How many of those backups to keep; older ones are deleted.")
+    var backupKeep: Int = 7
+
     func run() async throws {
         var server = ServerConfiguration()
         server.host = host
@@ -74,6 +85,17 @@ struct ServeCommand: AsyncParsableCommand {
             guard (1...(64 << 20)).contains(maxPayloadBytes) else {
                 throw QueueError(.invalidArgument, "--max-payload-bytes must be between 1 and 64 MiB.")
             }
+            let backupInterval = try backupEvery.map { text throws(QueueError) in
+                try Parsing.duration(text, name: "backup-every")
+            }
+            guard (backupInterval == nil) == (backupDir == nil) else {
+                throw QueueError(.invalidArgument, "--backup-every and --backup-dir go together.")
+            }
+            guard backupKeep >= 1 else { throw QueueError(.invalidArgument, "--backup-keep must be at least 1.") }
+            if backupInterval != nil, case .postgres = location {
+                throw QueueError(
+                    .invalidArgument, "--backup-every works on a SQLite queue; back PostgreSQL up with pg_dump.")
+            }
             var configuration = TaskQueueConfiguration()
             configuration.limits.maxPayloadBytes = maxPayloadBytes
             let queue = try await store.openQueue(mustExist: false, configuration: configuration)
@@ -83,15 +105,25 @@ struct ServeCommand: AsyncParsableCommand {
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let host = self.host
             let databaseURL = server.databaseURL
+            var services: [any Service] = [
+                Sweeper(queue: queue, logger: logger),
+                MaintenanceScheduler(
+                    queue: queue,
+                    retention: retentionDays > 0 ? .seconds(retentionDays * 86400) : nil, logger: logger
+                ),
+            ]
+            if let backupInterval, let backupDir {
+                guard let sqlite = queue.store as? SQLiteStore else {
+                    throw QueueError(.invalidArgument, "--backup-every works on a SQLite queue.")
+                }
+                services.append(
+                    BackupScheduler(
+                        store: sqlite, directory: backupDir, interval: backupInterval, keep: backupKeep, logger: logger)
+                )
+            }
             let application = try QueueServer.makeApplication(
                 queue: queue, configuration: server, metrics: registry,
-                services: [
-                    Sweeper(queue: queue, logger: logger),
-                    MaintenanceScheduler(
-                        queue: queue,
-                        retention: retentionDays > 0 ? .seconds(retentionDays * 86400) : nil, logger: logger
-                    ),
-                ],
+                services: services,
                 logger: logger,
                 onRunning: { port in
                     FileHandle.standardOutput.write(

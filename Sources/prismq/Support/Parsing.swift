@@ -21,6 +21,19 @@ enum Parsing {
         return Duration(seconds: value, rounding: .up)
     }
 
+    /// A duration written as a number and a unit: `90s`, `30m`, `6h`, `7d` (a bare number is
+    /// seconds); more than zero, at most ``TaskValidation/longestDuration``.
+    static func duration(_ text: String, name: String) throws(QueueError) -> Duration {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let unit = text.last.flatMap { units[$0] }
+        guard let number = Double(unit == nil ? Substring(text) : text.dropLast()), !text.hasPrefix("+") else {
+            throw QueueError(
+                .invalidArgument,
+                "--\(name) takes a number and a unit, such as 90s, 30m, 6h or 7d; '\(text)' is not one.")
+        }
+        return try seconds(number * (unit ?? 1), name: name, allowZero: false)
+    }
+
     /// A JSON payload: literal text, `@FILE`, or `-` for standard input; UTF-8 without a
     /// byte-order mark.
     ///

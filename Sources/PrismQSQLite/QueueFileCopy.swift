@@ -1,0 +1,145 @@
+import Foundation
+import GRDB
+import PrismQ
+
+/// What a checked copy of a queue holds.
+public struct QueueFileSummary: Sendable, Equatable {
+    /// The schema version (`PRAGMA user_version`).
+    public var schemaVersion: Int
+    /// The tasks in it.
+    public var tasks: Int
+    /// Its pages, and its size in bytes.
+    public var pages: Int
+    public var bytes: Int64
+}
+
+/// Copies of a queue made page by page with SQLite's online backup, and checked, before they
+/// take their final name: the home of backup and restore's file handling.
+enum QueueFileCopy {
+    /// Copies `source` into a new file at `temporary` (created here with mode 0600) in steps
+    /// of `pagesPerStep` pages, calling `progress(copied, total)` after each; switches the copy
+    /// to a rollback journal (one self-contained file) and checks it (``check(_:path:)``).
+    /// The copy is synced to disk on return; on any error it is removed.
+    ///
+    /// `source` is read in one read transaction: the copy is that snapshot, and writers to
+    /// a WAL source go on meanwhile.
+    static func make(
+        of source: any DatabaseReader, at temporary: String, pagesPerStep: Int32,
+        progress: (_ copied: Int, _ total: Int) -> Void
+    ) throws(QueueError) -> QueueFileSummary {
+        try createOwnerOnly(temporary)
+        var copy: DatabaseQueue?
+        do {
+            let queue = try DatabaseQueue(path: temporary)
+            copy = queue
+            try withoutActuallyEscaping(progress) { progress in
+                try source.backup(to: queue, pagesPerStep: pagesPerStep) { step in
+                    progress(step.completedPageCount, step.totalPageCount)
+                }
+            }
+            var summary = try queue.writeWithoutTransaction { db in
+                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+                guard mode == "delete" else {
+                    throw QueueError(.storage, "The copy \(temporary) kept journal mode \(mode ?? "?").")
+                }
+                return try check(db, path: temporary)
+            }
+            try queue.close()
+            summary.bytes = SQLiteStore.fileSize(temporary)
+            return summary
+        } catch {
+            try? copy?.close()
+            removeWithJournal(temporary)
+            throw QueueError.translating(error, path: temporary)
+        }
+    }
+
+    /// Checks an open queue file: `PRAGMA integrity_check` finds nothing, it holds a PrismQ
+    /// schema, and no newer one than this code's.
+    ///
+    /// - Throws: `storage` with a sentence naming the file and the first problems found.
+    static func check(_ db: Database, path: String) throws -> QueueFileSummary {
+        let problems = try String.fetchAll(db, sql: "PRAGMA integrity_check(20)")
+        guard problems == ["ok"] else {
+            throw QueueError(
+                .storage,
+                "The file \(path) fails SQLite's integrity check: \(problems.prefix(3).joined(separator: "; ")).")
+        }
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        guard version >= 1, try SQLiteSchema.isQueueOrEmpty(db) else {
+            throw QueueError(.storage, "The file \(path) is not a PrismQ queue.")
+        }
+        guard version <= SQLiteSchema.currentVersion else {
+            throw QueueError(
+                .storage,
+                "The file \(path) has schema version \(version), newer than this PrismQ understands "
+                    + "(\(SQLiteSchema.currentVersion)); use a newer PrismQ.")
+        }
+        return QueueFileSummary(
+            schemaVersion: version, tasks: try Int.fetchOne(db, sql: "SELECT count(*) FROM tasks") ?? 0,
+            pages: try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0, bytes: 0)
+    }
+
+    /// Gives `temporary` the name `final` and syncs the directory, so the new name survives a
+    /// crash; before that moment `final` is untouched.
+    static func publish(_ temporary: String, as final: String) throws(QueueError) {
+        guard rename(temporary, final) == 0 else {
+            let reason = String(cString: strerror(errno))
+            removeWithJournal(temporary)
+            throw QueueError(.storage, "Cannot rename \(temporary) to \(final): \(reason).")
+        }
+        syncDirectory(of: final)
+    }
+
+    /// A name for a temporary file beside `path`, unique to this process and moment.
+    static func temporaryName(beside path: String) -> String {
+        "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// `date` in UTC as `20261203T131500123Z` (milliseconds before the `Z`): file names that
+    /// sort by time.
+    static func timestamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmssSSS'Z'"
+        return formatter.string(from: date)
+    }
+
+    /// Makes `path`'s directory (0700) when it is missing.
+    static func makeDirectory(of path: String) throws(QueueError) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw QueueError(.storage, "Cannot create the directory \(directory).")
+        }
+    }
+
+    /// Removes a file and the rollback journal SQLite may have left beside it.
+    static func removeWithJournal(_ path: String) {
+        unlink(path)
+        unlink(path + "-journal")
+    }
+
+    /// Creates an empty file readable and writable by its owner only; an existing one is an
+    /// error.
+    private static func createOwnerOnly(_ path: String) throws(QueueError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw QueueError(.storage, "Cannot create \(path): \(String(cString: strerror(errno))).")
+        }
+        _ = fchmod(descriptor, 0o600)
+        close(descriptor)
+    }
+
+    /// Syncs the directory holding `path`, so that a rename into it is durable.
+    private static func syncDirectory(of path: String) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let descriptor = open(directory, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        close(descriptor)
+    }
+}
