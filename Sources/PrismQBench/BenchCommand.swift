@@ -15,7 +15,8 @@ package struct BenchCommand: AsyncParsableCommand {
             of the same run), latency (enqueue→start, in process and across processes), \
             claim-depth (claims/s at a small and a large queue, per strategy), fairness \
             (weighted random's shares against the weights), profiles (the \
-            PRAGMA profiles side by side), resources (idle worker CPU, server memory) and, with \
+            PRAGMA profiles side by side), resources (idle worker CPU, server memory), backup \
+            (online backups under a producer's load: the backup API beside VACUUM INTO) and, with \
             --server, http (prismq serve on loopback under keep-alive connections). \
             Every figure is the median of --runs runs, each scenario on a fresh temporary \
             database. --quick runs small counts (seconds, for CI); the full run takes minutes.
@@ -24,7 +25,7 @@ package struct BenchCommand: AsyncParsableCommand {
 
     /// The sections, in the order they run.
     static let sectionNames = [
-        "throughput", "latency", "claim-depth", "fairness", "profiles", "resources", "http",
+        "throughput", "latency", "claim-depth", "fairness", "profiles", "resources", "backup", "http",
     ]
 
     @Flag(name: .long, help: "Small counts: a smoke run of a few seconds.")
@@ -113,6 +114,7 @@ package struct BenchCommand: AsyncParsableCommand {
             case "fairness": tables.append(try await fairness(pragmas))
             case "profiles": tables.append(try await profiles(processes: processes, scale: scale))
             case "resources": tables.append(try await resources(pragmas, processes: processes))
+            case "backup": tables.append(try await backup(pragmas))
             default: tables.append(try await http(pragmas, processes: processes))
             }
         }
@@ -286,6 +288,39 @@ package struct BenchCommand: AsyncParsableCommand {
                 .number(median(fullMemory.map(\.anonymous)), digits: 1), .text("MB"),
             ],
         ]
+        return table
+    }
+
+    private func backup(_ pragmas: SQLitePragmaProfile) async throws -> BenchTable {
+        let tasks = quick ? 10_000 : 1_000_000
+        var table = BenchTable(
+            key: "backup", title: "ONLINE BACKUP OF \(tasks) TASKS WHILE ONE PRODUCER ENQUEUES ONE AT A TIME",
+            columns: [
+                ("METHOD", "method"), ("SECONDS", "seconds"), ("COPY S", "copy_seconds"), ("MB", "megabytes"),
+                ("ENQUEUES/S BEFORE", "enqueues_per_second_before"), ("DURING", "enqueues_per_second_during"),
+                ("P99 MS DURING", "p99_ms"), ("WORST MS", "worst_ms"), ("WORST MS IN COPY", "worst_ms_in_copy"),
+            ])
+        for method in BenchBackup.Method.allCases {
+            var samples: [BenchBackup.Sample] = []
+            for run in 1...runs {
+                progress("[backup] \(method.rawValue), \(tasks) tasks, run \(run)/\(runs)")
+                samples.append(
+                    try await Self.withFreshStore(pragmas) { store in
+                        try await SQLiteBaseline.fill(store, count: tasks, types: BenchDepth.types)
+                        let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent().path
+                        return try await BenchBackup.measure(method, store: store, directory: directory)
+                    })
+            }
+            let median = { (value: (BenchBackup.Sample) -> Double) in Self.median(samples.map(value)) }
+            table.rows.append([
+                .text(method.rawValue), .number(median(\.seconds), digits: 2),
+                .number(median(\.copySeconds), digits: 2),
+                .number(median(\.megabytes), digits: 1),
+                .number(median(\.rateBefore), digits: 0), .number(median(\.rateDuring), digits: 0),
+                .number(median(\.p99), digits: 2), .number(median(\.worst), digits: 1),
+                .number(median(\.worstDuringCopy), digits: 1),
+            ])
+        }
         return table
     }
 

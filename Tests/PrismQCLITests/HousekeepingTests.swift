@@ -3,8 +3,8 @@ import PrismQ
 import PrismQSQLite
 import Testing
 
-/// `prismq checkpoint` and `prismq vacuum` on a SQLite queue.
-@Suite("prismq checkpoint and vacuum")
+/// `prismq checkpoint`, `prismq vacuum` and `prismq check` on a SQLite queue.
+@Suite("prismq checkpoint, vacuum and check")
 struct HousekeepingTests {
     let cli = CLIRunner()
 
@@ -76,5 +76,30 @@ struct HousekeepingTests {
         }
         #expect(!FileManager.default.fileExists(atPath: cli.database), "nothing was created")
         #expect(try await cli.run(["checkpoint", "--db", cli.database, "--mode", "sideways"]).status == 64)
+    }
+
+    @Test func checkReportsAHealthyQueueAndExitsOneWithAdviceOnADamagedCopy() async throws {
+        #expect(try await cli.onDatabase("enqueue", "--type", "mail").status == 0)
+        let healthy = try await cli.onDatabase("check")
+        #expect(healthy.status == 0, "\(healthy)")
+        #expect(healthy.stdout.hasPrefix("check \(cli.database)\n") && healthy.stdout.contains("  integrity  ok\n"))
+        #expect(
+            healthy.stdout.contains("queued 1,") && healthy.stdout.hasSuffix("ok: no problems\n"), "\(healthy.stdout)")
+        let json = try object(try await cli.onDatabase("check", "--json"))
+        #expect(json["ok"] as? Bool == true && json["schema_version"] as? Int ?? 0 >= 4, "\(json)")
+
+        let damaged = cli.directory + "/damaged.db"
+        #expect(try await cli.onDatabase("backup", "--to", damaged).status == 0)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: damaged))
+        try handle.seek(toOffset: 4096 * 2)
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+        try handle.close()
+        let refused = try await cli.run(["check", "--db", damaged])
+        #expect(refused.status == 1, "\(refused)")
+        #expect(
+            refused.stdout.contains("PROBLEM: ") && refused.stdout.contains("What to do: restore the latest backup"))
+        #expect(refused.stdout.hasSuffix("1 problem(s)\n"), "\(refused.stdout)")
+        let postgres = try await cli.run(["check", "--db", "postgres://u:secret@127.0.0.1:1/db"])
+        #expect(postgres.status == 1 && postgres.stderr.contains("pg_amcheck") && !postgres.stderr.contains("secret"))
     }
 }

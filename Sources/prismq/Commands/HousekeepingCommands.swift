@@ -145,3 +145,111 @@ private func flatJSON(
     for (key, value) in counts { writer.add(key, value) }
     return writer.json
 }
+
+/// `prismq check`: what state a SQLite queue's file is in, and what to do about its problems.
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check a SQLite queue's file: integrity, schema, sizes, stuck tasks, stale workers.",
+        discussion: """
+            Reads the file on a read-only connection and changes nothing, so it is safe while \
+            servers and workers run. Prints a report, then one line per problem saying what to \
+            do, and exits 1 when there is any: a file SQLite cannot read or that fails \
+            PRAGMA integrity_check, a file that is no queue or has a newer schema, a task ready \
+            for longer than --ready-age-limit, running tasks past their lease that nothing \
+            sweeps, a log larger than the database and 64 MiB. Stale workers and free pages \
+            are notes. On PostgreSQL use pg_amcheck, and prismq stats and prismq workers.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .customLong("ready-age-limit"), help: "How long a task may wait ready before it is a problem.")
+    var readyAgeLimit = "1h"
+
+    func run() async throws {
+        var problems = 0
+        try await reportingErrors { () async throws(QueueError) in
+            var limits = QueueCheckLimits()
+            limits.readyAge = try Parsing.duration(readyAgeLimit, name: "ready-age-limit")
+            let path = try store.sqlitePath(
+                for: "check", onPostgres: "Use pg_amcheck for the database's integrity, and prismq stats and workers.")
+            let report = try QueueFileCheck.run(path: path, limits: limits)
+            printLine(store.json ? Self.json(report) : Self.text(report))
+            problems = report.problems.count
+        }
+        if problems > 0 { throw ExitCode(1) }
+    }
+
+    static func text(_ report: QueueCheckReport) -> String {
+        var lines = ["check \(report.path)"]
+        func line(_ label: String, _ text: String) {
+            lines.append("  " + label.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + text)
+        }
+        line(
+            "file",
+            "\(Formatting.bytes(report.fileBytes)), log \(Formatting.bytes(report.walBytes))"
+                + (report.pageSize > 0
+                    ? ", free pages \(Formatting.bytes(report.freeBytes)) (page size \(report.pageSize))" : ""))
+        if !report.journalMode.isEmpty {
+            line(
+                "settings",
+                "journal_mode \(report.journalMode), auto_vacuum \(report.autoVacuum) (synchronous, cache and busy "
+                    + "timeout are set by each process's --profile)")
+        }
+        if !report.integrity.isEmpty {
+            line("integrity", report.integrity == ["ok"] ? "ok" : "\(report.integrity.count) findings")
+        }
+        if let version = report.schemaVersion {
+            line("schema", "version \(version) (this PrismQ writes \(QueueFileCheck.currentSchemaVersion))")
+        }
+        if !report.tasks.isEmpty || report.schemaVersion != nil {
+            line("tasks", TaskStatus.allCases.map { "\($0.rawValue) \(report.tasks[$0] ?? 0)" }.joined(separator: ", "))
+            line(
+                "ready",
+                report.oldestReady.map {
+                    "oldest: a '\($0.type)' task, ready for \(QueueFileCheck.duration($0.seconds))"
+                }
+                    ?? "nothing ready")
+            line("leases", "\(report.expiredLeases) running tasks past their lease")
+            line("workers", "\(report.staleWorkers.count) stale")
+        }
+        for note in report.notes { lines.append("note: \(note.problem) What to do: \(note.advice)") }
+        for problem in report.problems { lines.append("PROBLEM: \(problem.problem) What to do: \(problem.advice)") }
+        lines.append(report.problems.isEmpty ? "ok: no problems" : "\(report.problems.count) problem(s)")
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ report: QueueCheckReport) -> String {
+        func findings(_ list: [QueueCheckReport.Finding]) -> String {
+            JSONText.array(
+                list.map { finding in
+                    var writer = JSONWriter()
+                    writer.add("problem", finding.problem)
+                    writer.add("advice", finding.advice)
+                    return writer.json
+                })
+        }
+        var tasks = JSONWriter()
+        for status in TaskStatus.allCases { tasks.add(status.rawValue, report.tasks[status] ?? 0) }
+        var writer = JSONWriter()
+        writer.add("path", report.path)
+        writer.add("ok", report.problems.isEmpty)
+        writer.add("file_bytes", report.fileBytes)
+        writer.add("wal_bytes", report.walBytes)
+        writer.add("free_bytes", report.freeBytes)
+        writer.add("page_size", report.pageSize)
+        writer.add("journal_mode", report.journalMode)
+        writer.add("auto_vacuum", report.autoVacuum)
+        writer.add("schema_version", report.schemaVersion.map(Int64.init))
+        writer.add("integrity", raw: JSONText.array(report.integrity.map(JSONText.quoted)))
+        writer.add("tasks", raw: tasks.json)
+        writer.add("oldest_ready_type", report.oldestReady?.type)
+        writer.add("oldest_ready_seconds", report.oldestReady?.seconds)
+        writer.add("expired_leases", report.expiredLeases)
+        writer.add("stale_workers", raw: JSONText.array(report.staleWorkers.map { JSONText.quoted($0.id) }))
+        writer.add("problems", raw: findings(report.problems))
+        writer.add("notes", raw: findings(report.notes))
+        return writer.json
+    }
+}
