@@ -54,7 +54,8 @@ struct BackupRestoreTests {
     @Test func aServerBacksUpOnScheduleAndKeepsTheNewest() async throws {
         let folder = cli.directory + "/rotated"
         let (server, base) = try await cli.serve(
-            database: cli.database, ["--backup-every", "1s", "--backup-dir", folder, "--backup-keep", "2"])
+            database: cli.database,
+            ["--backup-every", "1s", "--backup-dir", folder, "--backup-keep", "2", "--log-format", "json"])
         try await enqueue(base, count: 2)
         func backups() -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".db") }
@@ -74,7 +75,14 @@ struct BackupRestoreTests {
         let counts = try CLIRunner.object(check.stdout)["by_status"] as? [String: Int]
         #expect(counts?["queued"] == 2, "the newest backup holds both tasks")
         server.process.terminate()
-        #expect(await server.wait().status == 0)
+        let output = await server.wait()
+        #expect(output.status == 0)
+        // Its log is one JSON object a line, with dotted metadata keys.
+        let lines = try output.stderr.split(separator: "\n").map { try CLIRunner.object(String($0)) }
+        let written = lines.filter { $0["message"] as? String == "Backup written" }
+        #expect(written.count >= 4 && written.allSatisfy { $0["level"] as? String == "notice" }, "\(output.stderr)")
+        #expect(written.compactMap { $0["prismq.backup.path"] as? String }.contains(folder + "/" + newest))
+        #expect(lines.allSatisfy { $0["time"] is String && $0["label"] is String }, "\(output.stderr)")
     }
 
     @Test func theyRefuseWhatTheyCannotDoAndSayWhatToDo() async throws {

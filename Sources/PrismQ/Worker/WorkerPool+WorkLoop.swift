@@ -196,7 +196,9 @@ extension WorkerPool {
         of result: Result<RawJSON?, any Error>, lease: Lease, stoppedBecause reason: StopReason?
     ) -> TaskOutcome? {
         if reason == .leaseLost {
-            logger.info("Lease lost; the outcome is dropped", metadata: ["prismq.task.id": "\(lease.id.taskID)"])
+            logger.info(
+                "Lease lost; the outcome is dropped",
+                metadata: ["prismq.task.id": "\(lease.id.taskID)", "prismq.task.type": "\(lease.task.type)"])
             return nil
         }
         switch result {

@@ -19,6 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
+    @OptionGroup var log: LogOptions
+
     @Option(name: .long, help: "The address to bind.")
     var host: String = "127.0.0.1"
 
@@ -63,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
     var backupKeep: Int = 7
 
     func run() async throws {
+        log.bootstrap()
         var server = ServerConfiguration()
         server.host = host
         server.port = port
@@ -99,8 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = TaskQueueConfiguration()
             configuration.limits.maxPayloadBytes = maxPayloadBytes
             let queue = try await store.openQueue(mustExist: false, configuration: configuration)
-            var logger = Logger(label: "prismq.server")
-            logger.logLevel = .notice
+            let logger = Logger(label: "prismq.server")
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let host = self.host

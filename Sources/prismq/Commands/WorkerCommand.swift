@@ -47,7 +47,14 @@ struct WorkerCommand: QueueCommand {
     @Option(name: .customLong("worker-id"), help: "The id in the worker registry (default: host-pid-random).")
     var workerID: String?
 
+    @OptionGroup var log: LogOptions
+
     var createsDatabase: Bool { true }
+
+    func run() async throws {
+        log.bootstrap()
+        try await runQueueCommand()
+    }
 
     func input() throws(QueueError) -> WorkerPoolConfiguration {
         var configuration = WorkerPoolConfiguration()
@@ -81,8 +88,7 @@ struct WorkerCommand: QueueCommand {
 
     func run(queue: TaskQueue, input configuration: WorkerPoolConfiguration) async throws(QueueError) {
         signal(SIGPIPE, SIG_IGN)
-        var logger = Logger(label: "prismq.worker")
-        logger.logLevel = .notice
+        let logger = Logger(label: "prismq.worker")
         let pool = WorkerPool(queue: queue, configuration: configuration, logger: logger)
         let runner = try CommandRunner(command: exec, hiding: secrets)
         defer { runner.removeScratch() }

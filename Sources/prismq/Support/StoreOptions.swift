@@ -135,6 +135,11 @@ extension QueueCommand {
     var createsDatabase: Bool { false }
 
     func run() async throws {
+        try await runQueueCommand()
+    }
+
+    /// Reads the input, opens the queue and runs the command on it, reporting errors.
+    func runQueueCommand() async throws {
         try await reportingErrors { () async throws(QueueError) in
             let input = try input()
             try await run(queue: try await store.openQueue(mustExist: !createsDatabase), input: input)
