@@ -10,6 +10,7 @@ enum OperationsChecks {
         ConformanceCheck("throughputHasOneBucketPerMinuteOldestFirst", throughputBuckets),
         ConformanceCheck("purgeDeletesOnlyFinishedTasksPastTheCutoffWithTheirHistory", purgeKeepsUnfinished),
         ConformanceCheck("purgeWorksInBatches", purgeWorksInBatches),
+        ConformanceCheck("retentionKeepsEachStatusAndTypeForItsOwnTime", retentionByStatusAndType),
     ]
 
     static func sweeperWorksInBatches(_ h: StoreHarness) async throws {
@@ -108,7 +109,7 @@ enum OperationsChecks {
         _ = try await h.queue.cancel(id: recent)
 
         let clock = h.clock
-        let scheduler = MaintenanceScheduler(queue: h.queue, retention: .seconds(1800), now: { clock.now() })
+        let scheduler = MaintenanceScheduler(queue: h.queue, retention: .keeping(.seconds(1800)), now: { clock.now() })
         try expect(try await scheduler.runOnce() == 4, "cancelled, completed and dead tasks older than 30 minutes")
         let left = try await h.queue.tasks().tasks.map(\.id)
         try expect(left == [recent, old[3]], "a queued task is never purged, however old: \(left)")
@@ -129,5 +130,47 @@ enum OperationsChecks {
             try await h.queue.purge(finishedBefore: h.clock.now(), limit: 0)
         }
         try expect(try await h.queue.stats().byStatus.values.reduce(0, +) == 0)
+    }
+
+    static func retentionByStatusAndType(_ h: StoreHarness) async throws {
+        let day = 86400.0
+        let queued = try await h.queue.enqueue(NewTask(type: "t2")).task.id
+        let completed = try await h.finishedTask(.completed).id
+        let dead = try await h.finishedTask(.dead).id
+        let cancelled = try await h.finishedTask(.cancelled).id
+        let reports = try await h.queue.enqueue(batch: [
+            NewTask(type: "report"), NewTask(type: "report", maxAttempts: 1),
+        ])
+        let leases = try await h.claim(types: ["report"], max: 2)
+        try expect(leases.map(\.task.id) == reports.map(\.task.id))
+        let report = try await h.queue.complete(leases[0].id, result: nil).id
+        let deadReport = try await h.queue.fail(leases[1].id, error: "x", retryable: false).id
+        h.clock.advance(by: .seconds(10 * day))
+        let recent = try await h.finishedTask(.completed).id
+
+        var policy = RetentionPolicy()
+        policy.byType["report"] = [.completed: .seconds(90 * day)]
+        let clock = h.clock
+        let scheduler = MaintenanceScheduler(queue: h.queue, retention: policy, now: { clock.now() })
+        let oldCompleted = PurgeSelection(
+            status: .completed, finishedBefore: clock.now().addingTimeInterval(-7 * day), types: .allExcept(["report"]))
+        try expect(try await h.queue.countPurgeable(oldCompleted) == 1)
+        try expect(try await scheduler.runOnce() == 2, "completed and cancelled past 7 days; dead kept for 30")
+        var left = Set(try await h.queue.tasks().tasks.map(\.id))
+        try expect(left == [queued, dead, report, deadReport, recent], "\(left)")
+        try await expect(throws: .notFound) { try await h.queue.task(id: completed) }
+        try await expect(throws: .notFound) { try await h.queue.task(id: cancelled) }
+
+        h.clock.advance(by: .seconds(25 * day))
+        try expect(try await scheduler.runOnce() == 3, "dead past 30 days, of every type, and the newer completed")
+        left = Set(try await h.queue.tasks().tasks.map(\.id))
+        try expect(left == [queued, report], "the report type keeps its completed tasks 90 days: \(left)")
+
+        let reportsOnly = PurgeSelection(status: .completed, finishedBefore: clock.now(), types: .only("report"))
+        try expect(try await h.queue.purgeAll(reportsOnly) == 1)
+        try expect(try await h.queue.tasks().tasks.map(\.id) == [queued], "a queued task is never purged")
+        try await expect(throws: .invalidArgument) {
+            try await h.queue.purge(PurgeSelection(status: .queued, finishedBefore: clock.now()), limit: 10)
+        }
     }
 }

@@ -70,24 +70,45 @@ extension PostgresStore {
         }
     }
 
-    public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
-        let before = TaskColumns.millis(cutoff)
+    public func purge(_ selection: PurgeSelection, limit: Int) async throws(QueueError) -> Int {
+        let (status, before, only, excluded) = Self.purgeArguments(selection)
         return try await transaction { [logger] connection, _ in
-            var deleted = 0
-            for status in [TaskStatus.completed, .dead, .cancelled] where deleted < limit {
-                let rows = try await connection.rows(
-                    """
-                    WITH gone AS (
-                        DELETE FROM tasks WHERE id IN (
-                            SELECT id FROM tasks WHERE status = \(status.rawValue) AND completed_at < \(before)
-                            ORDER BY completed_at LIMIT \(Int64(limit - deleted)) FOR UPDATE SKIP LOCKED
-                        ) RETURNING 1
-                    )
-                    SELECT count(*) FROM gone
-                    """, logger)
-                deleted += Int(try rows[0].decode(Int64.self))
-            }
-            return deleted
+            let rows = try await connection.rows(
+                """
+                WITH gone AS (
+                    DELETE FROM tasks WHERE id IN (
+                        SELECT id FROM tasks
+                        WHERE status = \(status) AND completed_at < \(before)
+                          AND (\(only)::text IS NULL OR type = \(only)) AND NOT (type = ANY(\(excluded)))
+                        ORDER BY completed_at LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED
+                    ) RETURNING 1
+                )
+                SELECT count(*) FROM gone
+                """, logger)
+            return Int(try rows[0].decode(Int64.self))
+        }
+    }
+
+    public func countPurgeable(_ selection: PurgeSelection) async throws(QueueError) -> Int {
+        let (status, before, only, excluded) = Self.purgeArguments(selection)
+        return try await read { [logger] connection, _ in
+            let rows = try await connection.rows(
+                """
+                SELECT count(*) FROM tasks
+                WHERE status = \(status) AND completed_at < \(before)
+                  AND (\(only)::text IS NULL OR type = \(only)) AND NOT (type = ANY(\(excluded)))
+                """, logger)
+            return Int(try rows[0].decode(Int64.self))
+        }
+    }
+
+    /// A purge selection's bound values: status, cutoff, the one type or nil, the types left out.
+    private static func purgeArguments(_ selection: PurgeSelection) -> (String, Int64, String?, [String]) {
+        switch selection.types {
+        case .only(let type):
+            (selection.status.rawValue, TaskColumns.millis(selection.finishedBefore), type, [])
+        case .allExcept(let types):
+            (selection.status.rawValue, TaskColumns.millis(selection.finishedBefore), nil, types.sorted())
         }
     }
 

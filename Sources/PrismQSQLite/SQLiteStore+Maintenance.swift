@@ -3,17 +3,18 @@ import GRDB
 import PrismQ
 
 extension SQLiteStore {
-    public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
-        let before = TaskRow.millis(cutoff)
+    public func purge(_ selection: PurgeSelection, limit: Int) async throws(QueueError) -> Int {
+        let arguments = StatementArguments(MaintenanceSQL.arguments(selection) + [limit])
         return try await write { db in
-            var deleted = 0
-            for status in [TaskStatus.completed, .dead, .cancelled] where deleted < limit {
-                try db.cachedStatement(sql: MaintenanceSQL.purge).execute(arguments: [
-                    status.rawValue, before, limit - deleted,
-                ])
-                deleted += db.changesCount
-            }
-            return deleted
+            try db.cachedStatement(sql: MaintenanceSQL.purge).execute(arguments: arguments)
+            return db.changesCount
+        }
+    }
+
+    public func countPurgeable(_ selection: PurgeSelection) async throws(QueueError) -> Int {
+        let arguments = StatementArguments(MaintenanceSQL.arguments(selection))
+        return try await read { db in
+            try Int.fetchOne(db.cachedStatement(sql: MaintenanceSQL.countPurgeable), arguments: arguments) ?? 0
         }
     }
 
@@ -31,12 +32,33 @@ extension SQLiteStore {
 
 /// The statements of maintenance.
 enum MaintenanceSQL {
-    /// Deletes the oldest finished tasks of one state (their logs go by cascade). Arguments:
-    /// status, cutoff, limit.
-    static let purge = """
-        DELETE FROM tasks WHERE id IN (
-            SELECT id FROM tasks INDEXED BY tasks_by_finish
-            WHERE status = ? AND completed_at < ? ORDER BY completed_at LIMIT ?
-        )
+    /// The tasks a ``PurgeSelection`` names. Arguments: status, cutoff, the one type or NULL,
+    /// the JSON array of types left out.
+    private static let selected = """
+        FROM tasks INDEXED BY tasks_by_finish
+        WHERE status = ?1 AND completed_at < ?2 AND (?3 IS NULL OR type = ?3)
+          AND type NOT IN (SELECT value FROM json_each(?4))
         """
+
+    /// Deletes the oldest finished tasks of a selection (their logs go by cascade). Arguments:
+    /// those of the selection, then the limit.
+    static let purge = """
+        DELETE FROM tasks WHERE id IN (SELECT id \(selected) ORDER BY completed_at LIMIT ?5)
+        """
+
+    /// Counts the tasks of a selection.
+    static let countPurgeable = "SELECT count(*) \(selected)"
+
+    /// The arguments of `selection` for ``purge`` and ``countPurgeable``.
+    static func arguments(_ selection: PurgeSelection) -> [(any DatabaseValueConvertible)?] {
+        let (only, excluded): (String?, [String]) =
+            switch selection.types {
+            case .only(let type): (type, [])
+            case .allExcept(let types): (nil, types.sorted())
+            }
+        return [
+            selection.status.rawValue, TaskRow.millis(selection.finishedBefore), only,
+            JSONText.array(excluded.map(JSONText.quoted)),
+        ]
+    }
 }

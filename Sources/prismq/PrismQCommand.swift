@@ -18,7 +18,7 @@ struct PrismQCommand: AsyncParsableCommand {
             EnqueueCommand.self, GetCommand.self, ListCommand.self, CancelCommand.self, RetryCommand.self,
             StatsCommand.self, WorkerCommand.self, WorkersCommand.self, ServeCommand.self, MigrateCommand.self,
             ExportCommand.self, ImportCommand.self, BackupCommand.self, RestoreCommand.self, CheckpointCommand.self,
-            VacuumCommand.self, CheckCommand.self,
+            VacuumCommand.self, CheckCommand.self, PurgeCommand.self,
             BenchCommand.self,
             BenchWorkerCommand.self,
         ]

@@ -102,4 +102,36 @@ struct HousekeepingTests {
         let postgres = try await cli.run(["check", "--db", "postgres://u:secret@127.0.0.1:1/db"])
         #expect(postgres.status == 1 && postgres.stderr.contains("pg_amcheck") && !postgres.stderr.contains("secret"))
     }
+
+    @Test func purgeCountsWithDryRunThenDeletesOnlyWhatItNames() async throws {
+        do {
+            let queue = TaskQueue(store: try SQLiteStore(path: cli.database))
+            let ids = try await queue.enqueue(batch: (0..<5).map { NewTask(type: $0 < 3 ? "mail" : "sms") })
+                .map(\.task.id)
+            for id in ids.dropLast() { _ = try await queue.cancel(id: id) }
+        }
+        let dry = try object(
+            try await cli.onDatabase("purge", "--status", "cancelled", "--older-than", "0.001s", "--dry-run", "--json"))
+        #expect(dry["count"] as? Int == 4 && dry["dry_run"] as? Bool == true, "\(dry)")
+        let young = try await cli.onDatabase("purge", "--status", "cancelled", "--older-than", "1h")
+        #expect(young.stdout == "purge: deleted 0 cancelled tasks finished more than 1h ago\n", "\(young)")
+        let mail = try await cli.onDatabase(
+            "purge", "--status", "cancelled", "--older-than", "0.001s", "--type", "mail")
+        #expect(mail.stdout == "purge: deleted 3 cancelled tasks of type mail finished more than 0.001s ago\n")
+        let list = try CLIRunner.object(try await cli.onDatabase("list", "--json").stdout)
+        #expect((list["tasks"] as? [[String: Any]])?.compactMap { $0["type"] as? String } == ["sms", "sms"])
+
+        for (arguments, advice) in [
+            (["--status", "queued", "--older-than", "1d"], "Only finished tasks are purged"),
+            (["--status", "dead", "--older-than", "soon"], "--older-than takes a number and a unit"),
+            (["--status", "dead", "--older-than", "1d", "--type", "bad type"], "type"),
+        ] {
+            let output = try await cli.run(["purge", "--db", cli.database] + arguments)
+            #expect(output.status == 1 && output.stderr.contains(advice), "\(arguments): \(output)")
+        }
+        let serve = try await cli.run(["serve", "--db", cli.database, "--retain", "queued=1d"])
+        #expect(serve.status == 1 && serve.stderr.contains("Only finished tasks are purged"), "\(serve)")
+        let rule = try await cli.run(["serve", "--db", cli.database, "--retain", "report:completed"])
+        #expect(rule.status == 1 && rule.stderr.contains("--retain takes STATUS=DURATION"), "\(rule)")
+    }
 }

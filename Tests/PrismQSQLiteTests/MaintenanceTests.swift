@@ -17,7 +17,7 @@ struct MaintenanceTests {
         let ids = try await queue.enqueue(batch: (0..<4).map { _ in NewTask(type: "t") }).map(\.task.id)
         for id in ids.prefix(3) { _ = try await queue.cancel(id: id) }
         clock.advance(by: .seconds(3600))
-        let scheduler = MaintenanceScheduler(queue: queue, retention: .seconds(1800), now: { clock.now() })
+        let scheduler = MaintenanceScheduler(queue: queue, retention: .keeping(.seconds(1800)), now: { clock.now() })
         #expect(try await scheduler.runOnce() == 3)
         let (orphans, logs) = try await store.pool.read { db in
             (

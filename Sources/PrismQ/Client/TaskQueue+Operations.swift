@@ -76,6 +76,38 @@ extension TaskQueue {
         return try await maintainedStore().purge(finishedBefore: cutoff, limit: limit)
     }
 
+    /// Deletes the tasks `selection` names, with their history, at most `limit` in one
+    /// transaction (see ``MaintenanceStore/purge(_:limit:)``).
+    ///
+    /// - Throws: `invalidArgument` for a limit below 1, a selection of unfinished tasks or a
+    ///   bad type, or a store that is not maintained here.
+    public func purge(_ selection: PurgeSelection, limit: Int) async throws(QueueError) -> Int {
+        guard limit >= 1 else { throw QueueError(.invalidArgument, "The purge limit must be at least 1.") }
+        try selection.validate()
+        return try await maintainedStore().purge(selection, limit: limit)
+    }
+
+    /// How many tasks `selection` names now: what ``purge(_:limit:)`` would delete.
+    ///
+    /// - Throws: as ``purge(_:limit:)``.
+    public func countPurgeable(_ selection: PurgeSelection) async throws(QueueError) -> Int {
+        try selection.validate()
+        return try await maintainedStore().countPurgeable(selection)
+    }
+
+    /// Deletes what `selection` names in transactions of at most `batch` tasks until nothing
+    /// is left, so that no purge holds the write lock for long.
+    ///
+    /// - Returns: how many tasks it deleted.
+    public func purgeAll(_ selection: PurgeSelection, batch: Int = 1000) async throws(QueueError) -> Int {
+        var deleted = 0
+        while true {
+            let count = try await purge(selection, limit: batch)
+            deleted += count
+            if count < batch { return deleted }
+        }
+    }
+
     /// The store's housekeeping (SQLite: a passive WAL checkpoint and `PRAGMA optimize`).
     ///
     /// - Throws: `invalidArgument` for a store that is not maintained here.

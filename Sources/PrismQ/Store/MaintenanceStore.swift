@@ -9,12 +9,15 @@ public protocol MaintenanceStore: Sendable {
     /// - Returns: how many tasks it moved. Safe to run in several processes at once.
     func requeueExpired(limit: Int) async throws(QueueError) -> Int
 
-    /// Deletes finished tasks (`completed`, `dead`, `cancelled`) that finished before `cutoff`,
-    /// with their history, at most `limit` (≥ 1) in one transaction; their idempotency keys are
-    /// free again afterwards.
+    /// Deletes the tasks `selection` names (a valid one), those that finished first first, with
+    /// their history, at most `limit` (≥ 1) in one transaction; their idempotency keys are free
+    /// again afterwards.
     ///
     /// - Returns: how many tasks it deleted.
-    func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int
+    func purge(_ selection: PurgeSelection, limit: Int) async throws(QueueError) -> Int
+
+    /// How many tasks `selection` names now: what a purge would delete.
+    func countPurgeable(_ selection: PurgeSelection) async throws(QueueError) -> Int
 
     /// Housekeeping the store wants now and then (SQLite: a passive WAL checkpoint and
     /// `PRAGMA optimize`).
@@ -22,4 +25,18 @@ public protocol MaintenanceStore: Sendable {
 
     /// The store's connection counters, in a shape every store can fill.
     var statistics: StoreStatistics { get }
+}
+
+extension MaintenanceStore {
+    /// Deletes finished tasks (`completed`, `dead`, `cancelled`) of every type that finished
+    /// before `cutoff`, at most `limit` (≥ 1) in one transaction per status.
+    ///
+    /// - Returns: how many tasks it deleted.
+    public func purge(finishedBefore cutoff: Date, limit: Int) async throws(QueueError) -> Int {
+        var deleted = 0
+        for status in PurgeSelection.finishedStatuses where deleted < limit {
+            deleted += try await purge(PurgeSelection(status: status, finishedBefore: cutoff), limit: limit - deleted)
+        }
+        return deleted
+    }
 }

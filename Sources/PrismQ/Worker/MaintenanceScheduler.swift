@@ -9,15 +9,16 @@ public struct MaintenanceScheduler: Service {
     public let queue: TaskQueue
     /// How often to run. Default: 5 minutes.
     public var interval: Duration
-    /// How long finished tasks are kept; `nil` keeps them forever. Default: 30 days.
-    public var retention: Duration?
+    /// How long finished tasks are kept, by status and type; `nil` keeps them all forever.
+    /// Default: ``RetentionPolicy/init()`` (`completed` and `cancelled` 7 days, `dead` 30).
+    public var retention: RetentionPolicy?
     /// The clock "now" comes from. Default: the system clock.
     public var now: @Sendable () -> Date
     let logger: Logger
 
     /// A scheduler over `queue`, whose store must be maintainable here (``TaskQueue/isMaintainable``).
     public init(
-        queue: TaskQueue, interval: Duration = .seconds(300), retention: Duration? = .seconds(30 * 86400),
+        queue: TaskQueue, interval: Duration = .seconds(300), retention: RetentionPolicy? = RetentionPolicy(),
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "prismq.maintenance")
     ) {
         self.queue = queue
@@ -27,18 +28,16 @@ public struct MaintenanceScheduler: Service {
         self.logger = logger
     }
 
-    /// Runs once: purges in batches of 1000 until nothing is left to purge, then maintains.
+    /// Runs once: purges what the retention policy says in batches of 1000 until nothing is
+    /// left to purge, then maintains.
     ///
     /// - Returns: how many tasks it deleted.
     @discardableResult
     public func runOnce() async throws(QueueError) -> Int {
         var deleted = 0
         if let retention {
-            let cutoff = now().addingTimeInterval(-retention.inSeconds)
-            while true {
-                let batch = try await queue.purge(finishedBefore: cutoff, limit: 1000)
-                deleted += batch
-                if batch < 1000 { break }
+            for selection in retention.selections(now: now()) {
+                deleted += try await queue.purgeAll(selection)
             }
             if deleted > 0 {
                 logger.info(

@@ -41,8 +41,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("retention-days"),
-        help: "Days finished tasks are kept before maintenance deletes them (0 keeps them forever).")
-    var retentionDays: Double = 30
+        help: "Days every finished task is kept, whatever its status (0 keeps them forever); see --retain.")
+    var retentionDays: Double?
+
+    @Option(
+        name: .long,
+        help: """
+            How long finished tasks are kept: STATUS=DURATION or TYPE:STATUS=DURATION (repeatable;             DURATION like 7d, or forever). Defaults: completed=7d, cancelled=7d, dead=30d.
+            """)
+    var retain: [String] = []
 
     @Option(
         name: .customLong("claim-wait-limit"), help: "The longest a long-poll claim waits, in seconds (at most 30).")
@@ -82,8 +89,15 @@ struct ServeCommand: AsyncParsableCommand {
             }
             server.databaseURL = location.description
             try server.validate()
-            guard retentionDays >= 0, retentionDays.isFinite, retentionDays <= 36500 else {
-                throw QueueError(.invalidArgument, "--retention-days must be between 0 and 36500.")
+            var retention = RetentionPolicy()
+            if let retentionDays {
+                guard retentionDays >= 0, retentionDays.isFinite, retentionDays <= 36500 else {
+                    throw QueueError(.invalidArgument, "--retention-days must be between 0 and 36500.")
+                }
+                retention = .keeping(retentionDays > 0 ? .seconds(retentionDays * 86400) : nil)
+            }
+            for rule in retain {
+                try Parsing.retentionRule(rule, into: &retention)
             }
             guard (1...(64 << 20)).contains(maxPayloadBytes) else {
                 throw QueueError(.invalidArgument, "--max-payload-bytes must be between 1 and 64 MiB.")
@@ -111,7 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
                 Sweeper(queue: queue, logger: logger),
                 MaintenanceScheduler(
                     queue: queue,
-                    retention: retentionDays > 0 ? .seconds(retentionDays * 86400) : nil, logger: logger
+                    retention: retention, logger: logger
                 ),
             ]
             if let backupInterval, let backupDir {

@@ -34,6 +34,26 @@ enum Parsing {
         return try seconds(number * (unit ?? 1), name: name, allowZero: false)
     }
 
+    /// A retention rule, `STATUS=DURATION` or `TYPE:STATUS=DURATION` (`DURATION` as
+    /// ``duration(_:name:)``, or `forever`), set in `policy`.
+    static func retentionRule(_ text: String, into policy: inout RetentionPolicy) throws(QueueError) {
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        let target = parts[0].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, target.count <= 2, let statusName = target.last else {
+            throw QueueError(
+                .invalidArgument,
+                "--retain takes STATUS=DURATION or TYPE:STATUS=DURATION, such as dead=30d; not '\(text)'.")
+        }
+        let status = try TaskStatus(parsing: statusName)
+        let keep = parts[1] == "forever" ? nil : try duration(parts[1], name: "retain")
+        if target.count == 2 {
+            policy.byType[target[0], default: [:]][status] = .some(keep)
+        } else {
+            policy.byStatus[status] = .some(keep)
+        }
+        try policy.validate()
+    }
+
     /// A JSON payload: literal text, `@FILE`, or `-` for standard input; UTF-8 without a
     /// byte-order mark.
     ///
