@@ -1,3 +1,4 @@
+import Hummingbird
 import PrismQ
 import Prometheus
 
@@ -6,6 +7,16 @@ import Prometheus
 struct MetricsExporter: Sendable {
     let queue: TaskQueue
     let registry: PrometheusCollectorRegistry
+
+    /// Answers `GET /metrics` on `router` with ``scrape()``, as Prometheus text.
+    func addRoute(to router: Router<BasicRequestContext>) {
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: try await scrape()))
+            )
+        }
+    }
 
     func scrape() async throws -> String {
         let stats = try await queue.stats()

@@ -31,13 +31,7 @@ public enum QueueServer {
         router.get("/health") { _, _ in
             try await health(queue: queue, configuration: configuration, claimWaiters: api.waitRoom.count)
         }
-        let exporter = MetricsExporter(queue: queue, registry: metrics)
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: try await exporter.scrape()))
-            )
-        }
+        MetricsExporter(queue: queue, registry: metrics).addRoute(to: router)
         let dashboard = dashboardPage
         router.get("/") { _, _ in
             Response(

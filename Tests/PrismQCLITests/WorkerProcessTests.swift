@@ -5,6 +5,10 @@ import Testing
 
 @testable import PrismQSQLite
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// `prismq worker` processes on one database file, end to end.
 @Suite("prismq worker processes")
 struct WorkerProcessTests {
@@ -135,5 +139,38 @@ struct WorkerProcessTests {
             let commandLine = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
             return commandLine.contains(text) && !commandLine.contains("prismq")
         }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aWorkersMetricsPortShowsItsTasksAsTheyFlow() async throws {
+        _ = try SQLiteStore(path: cli.database)
+        let process = try worker("measured", ["--metrics-port", "0", "--type", "job"], exec: "cat >/dev/null")
+        var url = ""
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                let log = String(decoding: FileManager.default.contents(atPath: process.err) ?? Data(), as: UTF8.self)
+                url =
+                    log.split(separator: " ").last { $0.hasPrefix("http://127.0.0.1:") }.map {
+                        $0.trimmingCharacters(in: .whitespacesAndNewlines)
+                    } ?? ""
+                return !url.isEmpty
+            }, "the worker prints where its metrics are")
+        func scrape() async throws -> String {
+            let (data, _) = try await URLSession.shared.data(from: URL(string: url)!)
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(try await !scrape().contains(#"prismq_tasks_completed_total{type="job"}"#))
+        for _ in 0..<3 {
+            #expect(try await cli.onDatabase("enqueue", "--type", "job").status == 0)
+        }
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                try await scrape().contains(#"prismq_tasks_completed_total{type="job"} 3"#)
+            })
+        let text = try await scrape()
+        #expect(text.contains(#"prismq_tasks_claimed_total{type="job"} 3"#), "\(text)")
+        #expect(text.contains(#"prismq_queue_depth{status="completed"} 3"#), "\(text)")
+        process.process.terminate()
+        #expect(await process.wait().status == 0)
     }
 }

@@ -1,10 +1,13 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import PrismQ
 import PrismQPostgres
+import PrismQServer
 import PrismQTerminal
 import PrismQWire
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -47,12 +50,23 @@ struct WorkerCommand: QueueCommand {
     @Option(name: .customLong("worker-id"), help: "The id in the worker registry (default: host-pid-random).")
     var workerID: String?
 
+    @Option(
+        name: .customLong("metrics-port"),
+        help: "Serve this worker's metrics at http://127.0.0.1:PORT/metrics (0 picks a free port).")
+    var metricsPort: Int?
+
     @OptionGroup var log: LogOptions
 
     var createsDatabase: Bool { true }
 
+    /// The metrics of this process, for `--metrics-port`.
+    private static let metrics = PrometheusCollectorRegistry()
+
     func run() async throws {
         log.bootstrap()
+        if metricsPort != nil {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: Self.metrics))
+        }
         try await runQueueCommand()
     }
 
@@ -66,6 +80,9 @@ struct WorkerCommand: QueueCommand {
         for type in types { try TaskValidation.validateType(type) }
         guard Set(types).count <= 100 else {
             throw QueueError(.invalidArgument, "A worker runs at most 100 types; leave out --type to run every type.")
+        }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw QueueError(.invalidArgument, "--metrics-port must be between 0 and 65535.")
         }
         guard !exec.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw QueueError(.invalidArgument, "--exec needs a command.")
@@ -99,9 +116,19 @@ struct WorkerCommand: QueueCommand {
                 pool.register(type) { context in try await runner.run(context) }
             }
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: pool)]
+        if let metricsPort {
+            let endpoint = try MetricsEndpoint.makeApplication(
+                queue: queue, port: metricsPort, registry: Self.metrics, logger: logger,
+                onRunning: { port in
+                    FileHandle.standardError.write(
+                        Data("prismq: worker metrics at http://127.0.0.1:\(port)/metrics\n".utf8))
+                })
+            services.append(.init(service: endpoint))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: pool)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )
         )
         let location = (try? store.location().description) ?? "?"
