@@ -54,8 +54,19 @@ public struct BackupScheduler: Service {
         return (path, summary)
     }
 
-    /// Takes a backup every `interval` until graceful shutdown or cancellation.
+    /// Removes what a backup stopped mid-way (a process killed while it copied) left in
+    /// `directory`: its temporary copies of this queue.
+    public func removeUnfinished() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(stem + "-") && name.contains(".db.tmp-") {
+            unlink(directory + "/" + name)
+        }
+    }
+
+    /// Removes unfinished backups, then takes a backup every `interval` until graceful shutdown
+    /// or cancellation.
     public func run() async throws {
+        removeUnfinished()
         await repeatUntilShutdown(every: interval, waitingFirst: true, logger: logger, failure: "Backup failed") {
             try await runOnce()
         }

@@ -16,15 +16,20 @@ import Synchronization
 /// A passive checkpoint copies the log into the database but never makes the log start over
 /// while some reader still uses it, and under sustained load some reader always does: the log
 /// file then grows without end (to about 1 GB in 60,000 tasks of `WALBoundTests`). So when a
-/// passive checkpoint leaves ``truncateFactor`` thresholds of log behind, the thread runs a
-/// truncating one, which waits up to ``truncateWait`` for the readers of the log to finish
-/// (new writers wait meanwhile; new readers read the database file) and empties the log.
+/// passive checkpoint leaves ``truncateFactor`` thresholds of log behind, the thread runs a truncating one, which waits up to ``truncateWait`` for the
+/// readers of the log to finish (new writers wait meanwhile; new readers read the database
+/// file) and empties the log. After one that found readers still busy (a long read: a backup,
+/// an export, an integrity check), the next waits for another threshold of log, so that
+/// writers are held up at most ``truncateWait`` per threshold written while the long read
+/// lasts.
 final class Checkpointer: Sendable {
     private struct State {
         var requested = false
         var closed = false
         var running = true
         var checkpoints = 0
+        /// The log's frames when a truncating checkpoint last found its readers busy.
+        var truncateRefusedAt: Int?
     }
 
     /// How many thresholds the WAL may reach before the writer checkpoints itself.
@@ -98,14 +103,28 @@ final class Checkpointer: Sendable {
             }
             if closed { return }
             // Busy (another checkpoint runs, in this process or another): the next one will do.
-            _ = try? connection?.inDatabase { [threshold] db in
-                let frames = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[1] as Int? ?? 0
-                guard frames >= Int(threshold * Self.truncateFactor) else { return }
+            _ = try? connection?.inDatabase { db in
+                let passive = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+                let frames = passive?[1] as Int? ?? 0
+                guard frames >= Int(threshold * Self.truncateFactor), truncateAllowed(frames: frames) else {
+                    return
+                }
                 try db.execute(sql: "PRAGMA busy_timeout = \(Self.truncateWait)")
                 defer { try? db.execute(sql: "PRAGMA busy_timeout = 0") }
-                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                let busy = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")?[0] as Int? ?? 1
+                state.withLock { $0.truncateRefusedAt = busy != 0 ? frames : nil }
             }
             state.withLock { $0.checkpoints += 1 }
+        }
+    }
+}
+
+extension Checkpointer {
+    /// Whether a truncating checkpoint may run with `frames` in the log: the last one did not
+    /// find readers busy, or the log has grown a threshold since.
+    fileprivate func truncateAllowed(frames: Int) -> Bool {
+        state.withLock { state in
+            state.truncateRefusedAt.map { frames >= $0 + Int(threshold) } ?? true
         }
     }
 }

@@ -61,12 +61,12 @@ public enum QueueFileCheck {
 
     /// Checks the file at `path` on a read-only connection (no migration, no change of mode).
     ///
-    /// - Throws: `notFound` when there is no file; every other finding is in the report.
+    /// - Throws: `storage` when there is no file; every other finding is in the report.
     public static func run(
         path: String, limits: QueueCheckLimits = QueueCheckLimits(), now: Date = Date()
     ) throws(QueueError) -> QueueCheckReport {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw QueueError(.notFound, "There is no queue database at \(path).")
+            throw QueueError(.storage, "There is no queue database at \(path).")
         }
         var report = QueueCheckReport(path: path)
         report.fileBytes = SQLiteStore.fileSize(path)

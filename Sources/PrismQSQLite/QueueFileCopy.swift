@@ -30,7 +30,10 @@ enum QueueFileCopy {
         try createOwnerOnly(temporary)
         var copy: DatabaseQueue?
         do {
-            let queue = try DatabaseQueue(path: temporary)
+            var configuration = Configuration()
+            // Every commit of the copy reaches the disk before it is given its name.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            let queue = try DatabaseQueue(path: temporary, configuration: configuration)
             copy = queue
             try withoutActuallyEscaping(progress) { progress in
                 try source.backup(to: queue, pagesPerStep: pagesPerStep) { step in
@@ -81,14 +84,43 @@ enum QueueFileCopy {
     }
 
     /// Gives `temporary` the name `final` and syncs the directory, so the new name survives a
-    /// crash; before that moment `final` is untouched.
-    static func publish(_ temporary: String, as final: String) throws(QueueError) {
-        guard rename(temporary, final) == 0 else {
-            let reason = String(cString: strerror(errno))
-            removeWithJournal(temporary)
-            throw QueueError(.storage, "Cannot rename \(temporary) to \(final): \(reason).")
+    /// crash; before that moment `final` is untouched. Without `replacing`, a file that
+    /// appeared at `final` meanwhile is an error, not replaced.
+    static func publish(_ temporary: String, as final: String, replacing: Bool) throws(QueueError) {
+        if replacing {
+            guard rename(temporary, final) == 0 else {
+                throw QueueError(
+                    .storage, "Cannot rename \(temporary) to \(final): \(String(cString: strerror(errno))).")
+            }
+        } else {
+            // A hard link fails when the name is taken, where a rename would replace it.
+            guard link(temporary, final) == 0 else {
+                let code = errno
+                throw QueueError(
+                    .storage,
+                    code == EEXIST
+                        ? "\(final) appeared while it was being written; nothing was replaced. Try again."
+                        : "Cannot create \(final): \(String(cString: strerror(code))).")
+            }
+            unlink(temporary)
         }
         syncDirectory(of: final)
+    }
+
+    /// Whether another process has the WAL-mode database at `path` open: every SQLite
+    /// connection to it holds a shared lock on byte 128 of its `-shm` file (the "DMS" lock)
+    /// while it is open. POSIX locks only: a guarded spot where Windows would need its own.
+    static func isOpenInAnotherProcess(_ path: String) -> Bool {
+        let descriptor = open(path + "-shm", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = 128
+        lock.l_len = 1
+        guard fcntl(descriptor, F_GETLK, &lock) == 0 else { return false }
+        return lock.l_type != Int16(F_UNLCK)
     }
 
     /// A name for a temporary file beside `path`, unique to this process and moment.
@@ -117,15 +149,15 @@ enum QueueFileCopy {
         }
     }
 
-    /// Removes a file and the rollback journal SQLite may have left beside it.
+    /// Removes a file and the journal, log and shared-memory files SQLite may have left
+    /// beside it.
     static func removeWithJournal(_ path: String) {
-        unlink(path)
-        unlink(path + "-journal")
+        for suffix in ["", "-journal", "-wal", "-shm"] { unlink(path + suffix) }
     }
 
     /// Creates an empty file readable and writable by its owner only; an existing one is an
     /// error.
-    private static func createOwnerOnly(_ path: String) throws(QueueError) {
+    static func createOwnerOnly(_ path: String) throws(QueueError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw QueueError(.storage, "Cannot create \(path): \(String(cString: strerror(errno))).")

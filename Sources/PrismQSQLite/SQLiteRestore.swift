@@ -18,14 +18,19 @@ public enum SQLiteRestore {
     /// open.
     ///
     /// The backup is checked (``QueueFileCopy/check(_:path:)``) and copied under a temporary
-    /// name beside `path` first, so nothing changes when it is unusable. Then, holding an
-    /// exclusive lock on the file at `path`, that file is renamed to
-    /// `<path>.replaced-<UTC time>` (kept, never deleted) and the copy takes its name.
+    /// name beside `path` first, so nothing changes when it is unusable. When `path` exists,
+    /// its content is then replaced in place, under an exclusive lock held from the moment no
+    /// other connection is found until the end: its old content is first copied to
+    /// `<path>.replaced-<UTC time>` (kept, never deleted), then the backup's is copied in. The
+    /// file keeps its owner and mode, and a process that opens it meanwhile waits for the lock
+    /// and then reads the restored content. A file SQLite cannot read at all is moved aside
+    /// instead, unless another process has it open.
     ///
     /// - Throws: `notFound` when `backup` does not exist; `storage` when the backup fails its
-    ///   check or the files cannot be written; `busy` when another process has the queue at
-    ///   `path` open (a server or a worker); `invalidArgument` when `path` is another
-    ///   application's database or both paths name one file.
+    ///   check, the files cannot be written, or logs without their database lie at `path`;
+    ///   `busy` when another process has the queue at `path` open (a server or a worker);
+    ///   `invalidArgument` when `path` is another application's database or both paths name
+    ///   one file.
     public static func restore(
         from backup: String, to path: String, progress: (CopyProgress) -> Void = { _ in }
     ) throws(QueueError) -> RestoreReport {
@@ -39,26 +44,23 @@ public enum SQLiteRestore {
             throw QueueError(.invalidArgument, "The backup and the queue are the same file, \(path).")
         }
         let hasFile = FileManager.default.fileExists(atPath: path)
-        if !hasFile, FileManager.default.fileExists(atPath: path + "-wal") {
+        if !hasFile, let log = ["-wal", "-journal"].first(where: { FileManager.default.fileExists(atPath: path + $0) })
+        {
             throw QueueError(
                 .storage,
-                "\(path)-wal exists without its database; move it away first (SQLite would apply it to the "
+                "\(path)\(log) exists without its database; move it away first (SQLite would apply it to the "
                     + "restored file).")
         }
         try QueueFileCopy.makeDirectory(of: path)
         let temporary = QueueFileCopy.temporaryName(beside: path)
         let restored = try copy(backup, to: temporary, progress: progress)
+        defer { QueueFileCopy.removeWithJournal(temporary) }
         guard hasFile else {
-            try QueueFileCopy.publish(temporary, as: path)
+            try QueueFileCopy.publish(temporary, as: path, replacing: false)
             return RestoreReport(restored: restored)
         }
-        do {
-            let (keptAt, tasks) = try replace(path, with: temporary)
-            return RestoreReport(restored: restored, replacedKeptAt: keptAt, replacedTasks: tasks)
-        } catch {
-            QueueFileCopy.removeWithJournal(temporary)
-            throw error
-        }
+        let (keptAt, tasks) = try replace(path, with: temporary)
+        return RestoreReport(restored: restored, replacedKeptAt: keptAt, replacedTasks: tasks)
     }
 
     /// Checks the backup and copies it to `temporary`.
@@ -80,11 +82,8 @@ public enum SQLiteRestore {
         }
     }
 
-    /// Moves the queue file at `path` aside and gives `temporary` its name, holding an
-    /// exclusive lock on it meanwhile: the kept file's name and its task count.
-    ///
-    /// A file SQLite cannot read (corrupted, or not a database: what a restore is for) is
-    /// moved aside without that lock, since nothing can be using it as a queue.
+    /// Replaces the content of the queue file at `path` with `temporary`'s, keeping the old
+    /// content in a new file: that file's name and its task count (`nil` when unreadable).
     private static func replace(_ path: String, with temporary: String) throws(QueueError) -> (String, Int?) {
         let keptAt = asideName(for: path)
         var configuration = Configuration()
@@ -92,31 +91,22 @@ public enum SQLiteRestore {
         do {
             let current = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? current.close() }
-            return try current.writeWithoutTransaction { db in
-                guard try SQLiteSchema.isQueueOrEmpty(db) else {
-                    throw QueueError(
-                        .invalidArgument,
-                        "The file \(path) is another application's SQLite database, not a PrismQ queue; "
-                            + "restore leaves it unchanged.")
-                }
-                // Leaving WAL mode needs every other connection closed; it also folds the log
-                // into the file, so the kept file is one piece.
-                guard try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE") == "delete" else {
-                    throw inUse(path)
-                }
-                var tasks = 0
-                try db.inTransaction(.exclusive) {
-                    if try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'tasks'") == true
-                    {
-                        tasks = try Int.fetchOne(db, sql: "SELECT count(*) FROM tasks") ?? 0
-                    }
-                    try swap(path, keptAt: keptAt, temporary: temporary)
-                    return .commit
-                }
-                return (keptAt, tasks)
-            }
-        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
-            try swap(path, keptAt: keptAt, temporary: temporary)
+            let tasks = try lockForRestore(current, path: path)
+            try QueueFileCopy.createOwnerOnly(keptAt)
+            let kept = try DatabaseQueue(path: keptAt)
+            try current.backup(to: kept)
+            try kept.close()
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            let restored = try DatabaseQueue(path: temporary, configuration: readOnly)
+            try restored.backup(to: current)
+            try restored.close()
+            return (keptAt, tasks)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            // No SQLite connection can use this file; a process may still hold it (corrupted
+            // under a running server), which only the shared-memory file's lock tells.
+            guard !QueueFileCopy.isOpenInAnotherProcess(path) else { throw inUse(path) }
+            try moveAside(path, keptAt: keptAt, temporary: temporary)
             return (keptAt, nil)
         } catch let error as DatabaseError where [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) {
             throw inUse(path)
@@ -125,20 +115,43 @@ public enum SQLiteRestore {
         }
     }
 
-    /// Renames `path` (with any log beside it) to `keptAt` and `temporary` to `path`; puts
-    /// `path` back when the second rename fails.
-    private static func swap(_ path: String, keptAt: String, temporary: String) throws(QueueError) {
+    /// Makes sure no other connection has the queue open and keeps it so: leaves WAL mode
+    /// (which needs every other connection closed) and takes an exclusive lock this connection
+    /// keeps until it closes. Returns the tasks the file holds (`nil` when its schema cannot
+    /// be read: a damaged file, which is what a restore is for).
+    private static func lockForRestore(_ current: DatabaseQueue, path: String) throws -> Int? {
+        try current.writeWithoutTransaction { db in
+            let isQueue = try? SQLiteSchema.isQueueOrEmpty(db)
+            if isQueue == false {
+                throw QueueError(
+                    .invalidArgument,
+                    "The file \(path) is another application's SQLite database, not a PrismQ queue; restore "
+                        + "leaves it unchanged.")
+            }
+            guard try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE") == "delete" else {
+                throw inUse(path)
+            }
+            try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT")
+            guard isQueue == true, try db.tableExists("tasks") else { return isQueue == true ? 0 : nil }
+            return try? Int.fetchOne(db, sql: "SELECT count(*) FROM tasks")
+        }
+    }
+
+    /// Renames a file SQLite cannot read (with any log beside it) to `keptAt`, and `temporary`
+    /// to `path`; puts it back when the second rename fails.
+    private static func moveAside(_ path: String, keptAt: String, temporary: String) throws(QueueError) {
         guard rename(path, keptAt) == 0 else {
             throw QueueError(.storage, "Cannot rename \(path) to \(keptAt): \(String(cString: strerror(errno))).")
         }
-        if FileManager.default.fileExists(atPath: path + "-wal") {
-            _ = rename(path + "-wal", keptAt + "-wal")
+        for suffix in ["-wal", "-journal"] where FileManager.default.fileExists(atPath: path + suffix) {
+            _ = rename(path + suffix, keptAt + suffix)
         }
         unlink(path + "-shm")
         do {
-            try QueueFileCopy.publish(temporary, as: path)
+            try QueueFileCopy.publish(temporary, as: path, replacing: false)
         } catch {
             _ = rename(keptAt, path)
+            for suffix in ["-wal", "-journal"] { _ = rename(keptAt + suffix, path + suffix) }
             throw error
         }
     }

@@ -131,7 +131,9 @@ struct HousekeepingTests {
         }
         let serve = try await cli.run(["serve", "--db", cli.database, "--retain", "queued=1d"])
         #expect(serve.status == 1 && serve.stderr.contains("Only finished tasks are purged"), "\(serve)")
-        let rule = try await cli.run(["serve", "--db", cli.database, "--retain", "report:completed"])
-        #expect(rule.status == 1 && rule.stderr.contains("--retain takes STATUS=DURATION"), "\(rule)")
+        for malformed in ["report:completed", "", "=", "a:b:dead=1d"] {
+            let rule = try await cli.run(["serve", "--db", cli.database, "--retain", malformed])
+            #expect(rule.status == 1 && rule.stderr.contains("--retain takes STATUS=DURATION"), "\(rule)")
+        }
     }
 }

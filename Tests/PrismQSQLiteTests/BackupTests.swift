@@ -191,11 +191,65 @@ struct BackupTests {
             written.append(try await scheduler.runOnce().path)
         }
         FileManager.default.createFile(atPath: folder + "/notes.txt", contents: Data())
+        let unfinished = folder + "/queue-20261203T000000000Z.db.tmp-1-2"
+        FileManager.default.createFile(atPath: unfinished, contents: Data("half".utf8))
+        scheduler.removeUnfinished()
+        #expect(!FileManager.default.fileExists(atPath: unfinished))
         #expect(Set(written).count == 4 && scheduler.backups == Array(written.suffix(2)))
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
                 == (written.suffix(2).map { URL(fileURLWithPath: $0).lastPathComponent } + ["notes.txt"]).sorted())
         let attributes = try FileManager.default.attributesOfItem(atPath: folder)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+    }
+
+    @Test func aBackupOfTheFileNeitherMigratesNorChangesItAndNeverOverwritesItsLogs() async throws {
+        let path = directory.file("old.db")
+        try ShippedSchema.File.version3.make(at: path)
+        let before = try #require(FileManager.default.contents(atPath: path))
+        let summary = try await SQLiteBackup.backup(path: path, to: directory.file("old-backup.db"))
+        #expect(summary.schemaVersion == 3, "the backup is of the file as it is")
+        #expect(FileManager.default.contents(atPath: path) == before, "and the file did not change")
+
+        let store = try makeStore(in: directory)
+        for target in [store.path + "-wal", store.path + "-shm", directory.file("link.db")] {
+            if target.hasSuffix("link.db") { #expect(link(store.path, target) == 0) }
+            do {
+                _ = try await SQLiteBackup.backup(path: store.path, to: target, replacing: true)
+                Issue.record("\(target) was overwritten")
+            } catch {
+                #expect(error.code == .invalidArgument && error.message.contains("overwrite the queue itself"))
+            }
+        }
+    }
+
+    @Test func aRestoreKeepsTheFilesOwnerAndModeAndRefusesALogWithoutItsDatabase() async throws {
+        let backup = directory.file("backup.db")
+        let path = directory.file("queue.db")
+        do {
+            let store = try makeStore(in: directory)
+            _ = try await TaskQueue(store: store).enqueue(NewTask(type: "t"))
+            _ = try await store.backup(to: backup)
+        }
+        #expect(chmod(path, 0o640) == 0)
+        let report = try SQLiteRestore.restore(from: backup, to: path)
+        #expect(report.replacedTasks == 1 && report.restored.tasks == 1)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o640, "restored in place: the file keeps its mode")
+        let keptMode =
+            try FileManager.default.attributesOfItem(atPath: try #require(report.replacedKeptAt))[
+                .posixPermissions] as? NSNumber
+        #expect(keptMode?.intValue == 0o600)
+
+        let fresh = directory.file("fresh.db")
+        FileManager.default.createFile(atPath: fresh + "-journal", contents: Data(repeating: 1, count: 512))
+        do {
+            _ = try SQLiteRestore.restore(from: backup, to: fresh)
+            Issue.record("a journal without its database was left to be applied")
+        } catch {
+            #expect(error.code == .storage && error.message.contains("-journal exists without its database"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+        #expect(try SQLiteRestore.restore(from: backup, to: directory.file("new.db")).replacedKeptAt == nil)
     }
 }

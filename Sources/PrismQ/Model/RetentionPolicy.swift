@@ -91,7 +91,7 @@ public struct RetentionPolicy: Sendable, Hashable {
     }
 
     /// - Throws: `invalidArgument` for a status that is not finished, a bad type name or a
-    ///   negative duration.
+    ///   duration below zero or beyond 100 years.
     public func validate() throws(QueueError) {
         let rules =
             byStatus.map { (nil as String?, $0.key, $0.value) }
@@ -99,8 +99,8 @@ public struct RetentionPolicy: Sendable, Hashable {
         for (type, status, keep) in rules {
             try PurgeSelection(status: status, finishedBefore: Date(), types: type.map { .only($0) } ?? .allExcept([]))
                 .validate()
-            if let keep, keep < .zero {
-                throw QueueError(.invalidArgument, "A retention cannot be negative.")
+            if let keep, keep < .zero || keep > TaskValidation.longestDuration {
+                throw QueueError(.invalidArgument, "A retention must be between zero and 100 years.")
             }
         }
     }

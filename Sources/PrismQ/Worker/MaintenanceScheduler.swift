@@ -36,6 +36,7 @@ public struct MaintenanceScheduler: Service {
     public func runOnce() async throws(QueueError) -> Int {
         var deleted = 0
         if let retention {
+            try retention.validate()
             for selection in retention.selections(now: now()) {
                 deleted += try await queue.purgeAll(selection)
             }

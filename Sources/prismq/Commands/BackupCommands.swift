@@ -12,7 +12,8 @@ struct BackupCommand: AsyncParsableCommand {
         abstract: "Write an online backup of a SQLite queue while producers and workers go on.",
         discussion: """
             The backup is the queue as it was when the command started: SQLite's backup API \
-            reads one snapshot, which never blocks writers. It is written owner-only (0600) under \
+            reads one snapshot on a read-only connection, which never blocks writers and never \
+            changes the queue (no schema migration). It is written owner-only (0600) under \
             a temporary name, checked (PRAGMA integrity_check, a PrismQ schema) and renamed to \
             FILE when complete, so a crash never leaves a partial backup under that name. It is \
             one self-contained file: 'prismq restore --from FILE' puts it back. On PostgreSQL use \
@@ -30,10 +31,10 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors { () async throws(QueueError) in
-            let queue = try store.sqliteStore(
+            let path = try store.sqlitePath(
                 for: "backup", onPostgres: "Use pg_dump, for example: pg_dump --schema=NAME --format=custom DATABASE.")
             let (summary, seconds) = try await showingProgress { progress async throws(QueueError) in
-                try await queue.backup(to: to, replacing: replace, progress: progress)
+                try await SQLiteBackup.backup(path: path, to: to, replacing: replace, progress: progress)
             }
             report(summary, verb: "backup", path: to, seconds: seconds, json: store.json)
         }
@@ -48,8 +49,9 @@ struct RestoreCommand: AsyncParsableCommand {
         discussion: """
             The backup is checked and copied beside the queue's file first, so an unusable \
             backup changes nothing. Restore refuses while another process (a 'prismq serve' or \
-            'prismq worker') has the queue open. The file it replaces is kept, renamed to \
-            FILE.replaced-<UTC time>, never deleted. On PostgreSQL use pg_restore.
+            'prismq worker') has the queue open. The queue file keeps its owner and mode; its old \
+            content is kept beside it as <queue file>.replaced-<UTC time>, never deleted. On \
+            PostgreSQL use pg_restore.
             """
     )
 

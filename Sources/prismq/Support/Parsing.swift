@@ -38,8 +38,8 @@ enum Parsing {
     /// ``duration(_:name:)``, or `forever`), set in `policy`.
     static func retentionRule(_ text: String, into policy: inout RetentionPolicy) throws(QueueError) {
         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-        let target = parts[0].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2, target.count <= 2, let statusName = target.last else {
+        let target = parts.first?.split(separator: ":", omittingEmptySubsequences: false).map(String.init) ?? []
+        guard parts.count == 2, (1...2).contains(target.count), let statusName = target.last else {
             throw QueueError(
                 .invalidArgument,
                 "--retain takes STATUS=DURATION or TYPE:STATUS=DURATION, such as dead=30d; not '\(text)'.")
