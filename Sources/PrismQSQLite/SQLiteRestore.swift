@@ -93,18 +93,25 @@ public enum SQLiteRestore {
             defer { try? current.close() }
             let tasks = try lockForRestore(current, path: path)
             try QueueFileCopy.createOwnerOnly(keptAt)
-            let kept = try DatabaseQueue(path: keptAt)
-            try current.backup(to: kept)
-            try kept.close()
-            var readOnly = Configuration()
-            readOnly.readonly = true
-            let restored = try DatabaseQueue(path: temporary, configuration: readOnly)
-            try restored.backup(to: current)
-            try restored.close()
+            do {
+                let kept = try DatabaseQueue(path: keptAt)
+                try current.backup(to: kept)
+                try kept.close()
+                var readOnly = Configuration()
+                readOnly.readonly = true
+                let restored = try DatabaseQueue(path: temporary, configuration: readOnly)
+                try restored.backup(to: current)
+                try restored.close()
+            } catch {
+                // The queue file is as it was (a failed backup step rolls back): no copy of it
+                // is needed.
+                QueueFileCopy.removeWithJournal(keptAt)
+                throw error
+            }
             return (keptAt, tasks)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
-            // No SQLite connection can use this file; a process may still hold it (corrupted
-            // under a running server), which only the shared-memory file's lock tells.
+        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+            // SQLite cannot use this file as it is; a process may still hold it (damaged under
+            // a running server), which only the shared-memory file's lock tells.
             guard !QueueFileCopy.isOpenInAnotherProcess(path) else { throw inUse(path) }
             try moveAside(path, keptAt: keptAt, temporary: temporary)
             return (keptAt, nil)

@@ -252,4 +252,29 @@ struct BackupTests {
         #expect(!FileManager.default.fileExists(atPath: fresh))
         #expect(try SQLiteRestore.restore(from: backup, to: directory.file("new.db")).replacedKeptAt == nil)
     }
+
+    @Test func aDamagedQueueIsRestoredAndKeptForForensics() async throws {
+        let backup = directory.file("backup.db")
+        let path = directory.file("queue.db")
+        do {
+            let store = try makeStore(in: directory)
+            let payload = try RawJSON(validating: "\"" + String(repeating: "p", count: 500) + "\"")
+            _ = try await TaskQueue(store: store).enqueue(
+                batch: (0..<200).map { _ in NewTask(type: "t", payload: payload) })
+            _ = try await store.backup(to: backup)
+            _ = try await store.checkpoint(.truncate)
+        }
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        let page = 4096 * (bytes.count / 4096 / 2)
+        bytes.replaceSubrange(page..<(page + 4096), with: Data(repeating: 0xA5, count: 4096))
+        FileManager.default.createFile(atPath: path, contents: bytes)
+        #expect(try QueueFileCheck.run(path: path).problems.isEmpty == false, "the queue is damaged")
+
+        let report = try SQLiteRestore.restore(from: backup, to: path)
+        #expect(report.restored.tasks == 200)
+        #expect(try QueueFileCheck.run(path: path).problems.isEmpty, "the restored queue is whole")
+        let kept = try #require(report.replacedKeptAt)
+        #expect(FileManager.default.fileExists(atPath: kept))
+        #expect(try await TaskQueue(store: try SQLiteStore(path: path)).stats().byStatus[.queued] == 200)
+    }
 }
