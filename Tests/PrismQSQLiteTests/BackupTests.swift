@@ -258,16 +258,10 @@ struct BackupTests {
         let path = directory.file("queue.db")
         do {
             let store = try makeStore(in: directory)
-            let payload = try RawJSON(validating: "\"" + String(repeating: "p", count: 500) + "\"")
-            _ = try await TaskQueue(store: store).enqueue(
-                batch: (0..<200).map { _ in NewTask(type: "t", payload: payload) })
-            _ = try await store.backup(to: backup)
+            try await fillAndBackUp(store, to: backup)
             _ = try await store.checkpoint(.truncate)
         }
-        var bytes = try #require(FileManager.default.contents(atPath: path))
-        let page = 4096 * (bytes.count / 4096 / 2)
-        bytes.replaceSubrange(page..<(page + 4096), with: Data(repeating: 0xA5, count: 4096))
-        FileManager.default.createFile(atPath: path, contents: bytes)
+        try damageMiddlePage(of: path)
         #expect(try QueueFileCheck.run(path: path).problems.isEmpty == false, "the queue is damaged")
 
         let report = try SQLiteRestore.restore(from: backup, to: path)

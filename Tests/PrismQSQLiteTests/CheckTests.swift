@@ -46,17 +46,8 @@ struct CheckTests {
 
     @Test func aDamagedFileFailsTheCheckAndIsLeftAsItWas() async throws {
         let backup = directory.file("backup.db")
-        do {
-            let store = try makeStore(in: directory)
-            let payload = try RawJSON(validating: "\"" + String(repeating: "p", count: 500) + "\"")
-            _ = try await TaskQueue(store: store).enqueue(
-                batch: (0..<200).map { _ in NewTask(type: "t", payload: payload) })
-            _ = try await store.backup(to: backup)
-        }
-        var bytes = try #require(FileManager.default.contents(atPath: backup))
-        let page = 4096 * (bytes.count / 4096 / 2)
-        bytes.replaceSubrange(page..<(page + 4096), with: Data(repeating: 0xA5, count: 4096))
-        FileManager.default.createFile(atPath: backup, contents: bytes)
+        try await fillAndBackUp(try makeStore(in: directory), to: backup)
+        let bytes = try damageMiddlePage(of: backup)
         let report = try QueueFileCheck.run(path: backup)
         let first = try #require(report.problems.first)
         #expect(

@@ -71,3 +71,22 @@ extension SQLiteStore {
         }
     }
 }
+
+/// Fills `store` with 200 tasks of 500-byte payloads (enough pages that the middle one holds
+/// tasks) and writes a backup of it to `backup`.
+func fillAndBackUp(_ store: SQLiteStore, to backup: String) async throws {
+    let payload = try RawJSON(validating: "\"" + String(repeating: "p", count: 500) + "\"")
+    _ = try await TaskQueue(store: store).enqueue(batch: (0..<200).map { _ in NewTask(type: "t", payload: payload) })
+    _ = try await store.backup(to: backup)
+}
+
+/// Overwrites the page in the middle of the file at `path` with 0xA5 bytes, which SQLite
+/// reads as damage: the file's new bytes.
+@discardableResult
+func damageMiddlePage(of path: String) throws -> Data {
+    guard var bytes = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileNoSuchFile) }
+    let page = 4096 * (bytes.count / 4096 / 2)
+    bytes.replaceSubrange(page..<(page + 4096), with: Data(repeating: 0xA5, count: 4096))
+    FileManager.default.createFile(atPath: path, contents: bytes)
+    return bytes
+}
