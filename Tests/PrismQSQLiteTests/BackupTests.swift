@@ -148,7 +148,7 @@ struct BackupTests {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         #expect(!files.contains { $0.contains(".tmp-") || $0.contains(".replaced-") }, "\(files)")
 
-        let report = try SQLiteRestore.restore(from: backup, to: path)
+        let report = try await restoreOnceClosed(from: backup, to: path)
         #expect(report.restored.tasks == 30 && report.replacedTasks == 42)
         let kept = try #require(report.replacedKeptAt)
         #expect(kept.hasPrefix(path + ".replaced-") && FileManager.default.fileExists(atPath: kept))
@@ -232,7 +232,7 @@ struct BackupTests {
             _ = try await store.backup(to: backup)
         }
         #expect(chmod(path, 0o640) == 0)
-        let report = try SQLiteRestore.restore(from: backup, to: path)
+        let report = try await restoreOnceClosed(from: backup, to: path)
         #expect(report.replacedTasks == 1 && report.restored.tasks == 1)
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
         #expect(mode?.intValue == 0o640, "restored in place: the file keeps its mode")
@@ -264,7 +264,7 @@ struct BackupTests {
         try damageMiddlePage(of: path)
         #expect(try QueueFileCheck.run(path: path).problems.isEmpty == false, "the queue is damaged")
 
-        let report = try SQLiteRestore.restore(from: backup, to: path)
+        let report = try await restoreOnceClosed(from: backup, to: path)
         #expect(report.restored.tasks == 200)
         #expect(try QueueFileCheck.run(path: path).problems.isEmpty, "the restored queue is whole")
         let kept = try #require(report.replacedKeptAt)

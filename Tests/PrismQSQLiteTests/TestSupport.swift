@@ -87,6 +87,21 @@ func damageMiddlePage(of path: String) throws -> Data {
     guard var bytes = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileNoSuchFile) }
     let page = 4096 * (bytes.count / 4096 / 2)
     bytes.replaceSubrange(page..<(page + 4096), with: Data(repeating: 0xA5, count: 4096))
-    FileManager.default.createFile(atPath: path, contents: bytes)
+    _ = FileManager.default.createFile(atPath: path, contents: bytes)
     return bytes
+}
+
+/// Restores `backup` to `path` once the stores this process let go of have closed their
+/// connections, which they do on their own threads shortly after: a restore that finds the
+/// queue open changes nothing, so it is tried again, for at most 30 s.
+func restoreOnceClosed(from backup: String, to path: String) async throws -> RestoreReport {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        let result = Result { () throws(QueueError) in try SQLiteRestore.restore(from: backup, to: path) }
+        if case .failure(let error) = result, error.code == .busy, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            continue
+        }
+        return try result.get()
+    }
 }
