@@ -23,6 +23,26 @@ struct CLITests {
         #expect(json["next_cursor"] is NSNull)
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func statsWatchPrintsAFreshReportEachIntervalUntilInterrupted() async throws {
+        #expect(try await cli.onDatabase("enqueue", "--type", "mail").status == 0)
+        let watching = try cli.start(["stats", "--watch", "--every", "0.2", "--json", "--db", cli.database])
+        func queued() -> [Int] {
+            let text = String(decoding: FileManager.default.contents(atPath: watching.out) ?? Data(), as: UTF8.self)
+            return text.split(separator: "\n").compactMap { line in
+                ((try? CLIRunner.object(String(line)))?["by_status"] as? [String: Int])?["queued"]
+            }
+        }
+        #expect(await eventually(timeout: .seconds(60)) { queued().count >= 2 }, "it refreshes")
+        #expect(try await cli.onDatabase("enqueue", "--type", "mail").status == 0)
+        #expect(await eventually(timeout: .seconds(60)) { queued().last == 2 }, "and sees the new task")
+        #expect(queued().first == 1)
+        kill(watching.process.processIdentifier, SIGINT)
+        #expect(await watching.wait().status != 0, "until interrupted")
+        let refused = try await cli.onDatabase("stats", "--watch", "--every", "0")
+        #expect(refused.status == 1 && refused.stderr.contains("--every must be more than zero seconds"))
+    }
+
     @Test func everyProducerCommandWorksAndPrintsJSON() async throws {
         let task = try CLIRunner.object(
             try await cli.onDatabase(

@@ -133,27 +133,59 @@ struct ListCommand: QueueCommand {
 
 /// `prismq stats`.
 struct StatsCommand: QueueCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show queue counts and throughput.")
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Show queue counts and throughput.",
+        discussion: """
+            With --watch it refreshes every --every seconds until interrupted: in place on a \
+            terminal, else one report (with --json, one JSON object a line) after another.
+            """)
 
     @OptionGroup var store: StoreOptions
 
-    func run(queue: TaskQueue, input: Void) async throws(QueueError) {
-        let stats = try await queue.stats()
-        if store.json {
-            printLine(stats.json)
-            return
-        }
+    @Flag(name: .long, help: "Refresh until interrupted.")
+    var watch = false
+
+    @Option(name: .long, help: "Seconds between refreshes with --watch.")
+    var every: Double = 2
+
+    func input() throws(QueueError) -> Duration {
+        try Parsing.seconds(every, name: "every", allowZero: false)
+    }
+
+    func run(queue: TaskQueue, input interval: Duration) async throws(QueueError) {
+        let terminal = isatty(STDOUT_FILENO) == 1
+        repeat {
+            let stats = try await queue.stats()
+            let report = store.json ? stats.json : Self.text(stats)
+            if watch, terminal {
+                // Home, clear the screen: the report replaces the last one.
+                print("\u{1B}[H\u{1B}[2J" + report)
+            } else {
+                printLine(report)
+            }
+            if watch {
+                if !store.json, !terminal { printLine("") }
+                fflush(nil)
+                try? await Task.sleep(for: interval)
+            }
+        } while watch && !Task.isCancelled
+    }
+
+    /// The report as a table by type and status, then ages, rates and workers.
+    static func text(_ stats: QueueStats) -> String {
         let statuses = TaskStatus.allCases
         var rows = [["all"] + statuses.map { String(stats.byStatus[$0] ?? 0) }]
         for type in stats.byType.keys.sorted() {
             rows.append([type] + statuses.map { String(stats.byType[type]?[$0] ?? 0) })
         }
-        printLine(Formatting.table(header: ["TYPE"] + statuses.map { $0.rawValue.uppercased() }, rows: rows))
         let age = stats.oldestReadyAgeSeconds.map { String(format: "%.1f s", $0) } ?? "nothing ready"
-        printLine("")
-        printLine("oldest ready task: \(age)")
-        printLine("completed: \(stats.completedLastMinute) last minute, \(stats.completedLastHour) last hour")
-        printLine("failed attempts: \(stats.failedLastMinute) last minute, \(stats.failedLastHour) last hour")
-        printLine("workers: \(stats.activeWorkers) active, \(stats.staleWorkers) stale")
+        return [
+            Formatting.table(header: ["TYPE"] + statuses.map { $0.rawValue.uppercased() }, rows: rows),
+            "",
+            "oldest ready task: \(age)",
+            "completed: \(stats.completedLastMinute) last minute, \(stats.completedLastHour) last hour",
+            "failed attempts: \(stats.failedLastMinute) last minute, \(stats.failedLastHour) last hour",
+            "workers: \(stats.activeWorkers) active, \(stats.staleWorkers) stale",
+        ].joined(separator: "\n")
     }
 }
