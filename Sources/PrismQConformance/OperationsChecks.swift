@@ -68,10 +68,24 @@ enum OperationsChecks {
         try expect(stats.oldestReadyAgeSeconds == 6.5, "\(String(describing: stats.oldestReadyAgeSeconds))")
         try expect(stats.completedLastMinute == 1 && stats.completedLastHour == 1)
         try expect(stats.failedLastMinute == 1 && stats.failedLastHour == 1)
+        try expect(stats.completedLastDay == 1 && stats.failedLastDay == 1)
+        let c = RecentCounts(lastMinute: 1, lastHour: 1, lastDay: 1)
+        try expect(stats.activityByType["c"] == TypeActivity(completed: c, failed: c), "\(stats.activityByType)")
+        try expect(stats.activityByType["a"]?.oldestReadyAgeSeconds == 6.5, "\(stats.activityByType)")
+        try expect(stats.activityByType["b"] == TypeActivity(oldestReadyAgeSeconds: 6.5), "\(stats.activityByType)")
         h.clock.advance(by: .seconds(120))
         let later = try await h.queue.stats()
         try expect(later.completedLastMinute == 0 && later.completedLastHour == 1 && later.failedLastMinute == 0)
         try expect(later.oldestReadyAgeSeconds == 126.5)
+        try expect(later.activityByType["c"]?.completed == RecentCounts(lastMinute: 0, lastHour: 1, lastDay: 1))
+        h.clock.advance(by: .seconds(2 * 3600))
+        let day = try await h.queue.stats()
+        try expect(
+            day.activityByType["c"]
+                == TypeActivity(completed: RecentCounts(lastDay: 1), failed: RecentCounts(lastDay: 1)))
+        try expect(day.activityByType["b"]?.oldestReadyAgeSeconds == 7326.5, "b's first task, ready since the start")
+        h.clock.advance(by: .seconds(24 * 3600))
+        try expect(try await h.queue.stats().activityByType["c"] == nil, "nothing of c in the last day")
     }
 
     static func throughputBuckets(_ h: StoreHarness) async throws {

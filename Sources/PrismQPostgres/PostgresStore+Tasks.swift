@@ -217,14 +217,55 @@ extension PostgresStore {
                 """, logger)[0]
             let (oldest, completedMinute, completedHour, failedMinute, failedHour, active, stale) = try row.decode(
                 (Int64?, Int64, Int64, Int64, Int64, Int64, Int64).self)
-            return QueueStats(
+            var stats = QueueStats(
                 byStatus: byStatus, byType: byType,
                 oldestReadyAgeSeconds: oldest.map { Double(now - $0) / 1000 },
                 completedLastMinute: Int(completedMinute), completedLastHour: Int(completedHour),
                 failedLastMinute: Int(failedMinute), failedLastHour: Int(failedHour),
                 activeWorkers: Int(active), staleWorkers: Int(stale)
             )
+            stats.record(try await Self.activityByType(connection, now: now, logger: logger))
+            return stats
         }
+    }
+
+    /// Each type's oldest ready task, and its completions and failed attempts in the last
+    /// minute, hour and day.
+    private static func activityByType(
+        _ connection: PostgresConnection, now: Int64, logger: Logger
+    ) async throws -> [String: TypeActivity] {
+        let (minute, hour, day) = (now - 60_000, now - 3_600_000, now - 86_400_000)
+        var activity: [String: TypeActivity] = [:]
+        for row in try await connection.rows(
+            """
+            SELECT type, count(*) FILTER (WHERE completed_at >= \(minute)),
+                   count(*) FILTER (WHERE completed_at >= \(hour)), count(*)
+            FROM tasks WHERE status = 'completed' AND completed_at >= \(day) GROUP BY type
+            """, logger)
+        {
+            let (type, lastMinute, lastHour, lastDay) = try row.decode((String, Int64, Int64, Int64).self)
+            activity[type, default: TypeActivity()].completed = RecentCounts(
+                lastMinute: Int(lastMinute), lastHour: Int(lastHour), lastDay: Int(lastDay))
+        }
+        for row in try await connection.rows(
+            """
+            SELECT t.type, count(*) FILTER (WHERE l.at >= \(minute)), count(*) FILTER (WHERE l.at >= \(hour)), count(*)
+            FROM task_logs l JOIN tasks t ON t.id = l.task_id
+            WHERE l.event IN ('failed', 'expired') AND l.at >= \(day) GROUP BY t.type
+            """, logger)
+        {
+            let (type, lastMinute, lastHour, lastDay) = try row.decode((String, Int64, Int64, Int64).self)
+            activity[type, default: TypeActivity()].failed = RecentCounts(
+                lastMinute: Int(lastMinute), lastHour: Int(lastHour), lastDay: Int(lastDay))
+        }
+        for row in try await connection.rows(
+            "SELECT type, min(run_after) FROM tasks WHERE status = 'queued' AND run_after <= \(now) GROUP BY type",
+            logger)
+        {
+            let (type, oldest) = try row.decode((String, Int64).self)
+            activity[type, default: TypeActivity()].oldestReadyAgeSeconds = Double(now - oldest) / 1000
+        }
+        return activity
     }
 
     public func throughput(minutes: Int) async throws(QueueError) -> [ThroughputBucket] {

@@ -107,7 +107,21 @@ extension SQLiteStore {
                 try Int.fetchOne(db.cachedStatement(sql: StoreSQL.failedAttemptsSince), arguments: [since]) ?? 0
             }
             let workers = try Row.fetchOne(db.cachedStatement(sql: StoreSQL.workerStates), arguments: [staleBefore])
-            return QueueStats(
+            var activity: [String: TypeActivity] = [:]
+            let windows: StatementArguments = [now - 60_000, now - 3_600_000, now - 86_400_000]
+            for row in try Row.fetchAll(db.cachedStatement(sql: StoreSQL.completedByType), arguments: windows) {
+                activity[row[0] as String, default: TypeActivity()].completed = RecentCounts(
+                    lastMinute: row[1], lastHour: row[2], lastDay: row[3])
+            }
+            for row in try Row.fetchAll(db.cachedStatement(sql: StoreSQL.failedByType), arguments: windows) {
+                activity[row[0] as String, default: TypeActivity()].failed = RecentCounts(
+                    lastMinute: row[1], lastHour: row[2], lastDay: row[3])
+            }
+            for row in try Row.fetchAll(db.cachedStatement(sql: StoreSQL.oldestReadyByType), arguments: [now]) {
+                activity[row[0] as String, default: TypeActivity()].oldestReadyAgeSeconds =
+                    Double(now - (row[1] as Int64)) / 1000
+            }
+            var stats = QueueStats(
                 byStatus: byStatus,
                 byType: byType,
                 oldestReadyAgeSeconds: oldestReady.map { Double(now - $0) / 1000 },
@@ -118,6 +132,8 @@ extension SQLiteStore {
                 activeWorkers: workers?[0] ?? 0,
                 staleWorkers: workers?[1] ?? 0
             )
+            stats.record(activity)
+            return stats
         }
     }
 
@@ -177,6 +193,22 @@ enum StoreSQL {
     static let failedAttemptsSince = """
         SELECT (SELECT count(*) FROM task_logs WHERE event = 'failed' AND at >= ?1)
              + (SELECT count(*) FROM task_logs WHERE event = 'expired' AND at >= ?1)
+        """
+    /// Completions per type in the last minute, hour and day. Arguments: the three cutoffs.
+    static let completedByType = """
+        SELECT type, count(*) FILTER (WHERE completed_at >= ?1), count(*) FILTER (WHERE completed_at >= ?2), count(*)
+        FROM tasks INDEXED BY tasks_by_finish WHERE status = 'completed' AND completed_at >= ?3 GROUP BY type
+        """
+    /// Failed attempts per type in the last minute, hour and day. Arguments: the three cutoffs.
+    static let failedByType = """
+        SELECT t.type, count(*) FILTER (WHERE l.at >= ?1), count(*) FILTER (WHERE l.at >= ?2), count(*)
+        FROM task_logs l JOIN tasks t ON t.id = l.task_id
+        WHERE (l.event = 'failed' OR l.event = 'expired') AND l.at >= ?3 GROUP BY t.type
+        """
+    /// When each type's oldest ready task became ready. Argument: now.
+    static let oldestReadyByType = """
+        SELECT type, min(run_after) FROM tasks INDEXED BY tasks_ready_by_type_time
+        WHERE status = 'queued' AND run_after <= ? GROUP BY type
         """
     static let workerStates = """
         SELECT count(*) FILTER (WHERE last_heartbeat_at >= ?1), count(*) FILTER (WHERE last_heartbeat_at < ?1)

@@ -33,6 +33,10 @@ struct MetricsExporter: Sendable {
             }
         }
         registry.makeGauge(name: "prismq_oldest_ready_age_seconds").set(stats.oldestReadyAgeSeconds ?? 0)
+        for (type, activity) in stats.activityByType {
+            registry.makeGauge(name: "prismq_oldest_ready_age_seconds_by_type", labels: [("type", type)])
+                .set(activity.oldestReadyAgeSeconds ?? 0)
+        }
         registry.makeGauge(name: "prismq_workers", labels: [("state", "active")]).set(Double(stats.activeWorkers))
         registry.makeGauge(name: "prismq_workers", labels: [("state", "stale")]).set(Double(stats.staleWorkers))
         let pool = queue.statistics

@@ -20,6 +20,19 @@ extension QueueStats {
         throughput.add("completed_last_hour", completedLastHour)
         throughput.add("failed_last_minute", failedLastMinute)
         throughput.add("failed_last_hour", failedLastHour)
+        throughput.add("completed_last_day", completedLastDay)
+        throughput.add("failed_last_day", failedLastDay)
+        var activity = JSONWriter()
+        for (type, recent) in activityByType.sorted(by: { $0.key < $1.key }) {
+            var one = JSONWriter()
+            one.add("oldest_ready_age_seconds", recent.oldestReadyAgeSeconds)
+            for (name, counts) in [("completed", recent.completed), ("failed", recent.failed)] {
+                one.add("\(name)_last_minute", counts.lastMinute)
+                one.add("\(name)_last_hour", counts.lastHour)
+                one.add("\(name)_last_day", counts.lastDay)
+            }
+            activity.add(type, raw: one.json)
+        }
         var workers = JSONWriter()
         workers.add("active", activeWorkers)
         workers.add("stale", staleWorkers)
@@ -29,6 +42,7 @@ extension QueueStats {
         writer.add("oldest_ready_age_seconds", oldestReadyAgeSeconds)
         writer.add("throughput", raw: throughput.json)
         writer.add("workers", raw: workers.json)
+        writer.add("activity_by_type", raw: activity.json)
         return writer.json
     }
 }

@@ -35,7 +35,7 @@ package enum WireDecoding {
         }
         let throughput = object["throughput"] as? [String: Int] ?? [:]
         let workers = object["workers"] as? [String: Int] ?? [:]
-        return QueueStats(
+        var stats = QueueStats(
             byStatus: counts(object["by_status"]),
             byType: (object["by_type"] as? [String: Any] ?? [:]).mapValues(counts),
             oldestReadyAgeSeconds: object["oldest_ready_age_seconds"] as? Double,
@@ -45,6 +45,22 @@ package enum WireDecoding {
             failedLastHour: throughput["failed_last_hour"] ?? 0,
             activeWorkers: workers["active"] ?? 0, staleWorkers: workers["stale"] ?? 0
         )
+        // Older servers answer without these: the day's totals and the types' activity stay empty.
+        let activity = (object["activity_by_type"] as? [String: [String: Any]] ?? [:]).mapValues { type in
+            func recent(_ name: String) -> RecentCounts {
+                RecentCounts(
+                    lastMinute: type["\(name)_last_minute"] as? Int ?? 0,
+                    lastHour: type["\(name)_last_hour"] as? Int ?? 0,
+                    lastDay: type["\(name)_last_day"] as? Int ?? 0)
+            }
+            return TypeActivity(
+                oldestReadyAgeSeconds: type["oldest_ready_age_seconds"] as? Double, completed: recent("completed"),
+                failed: recent("failed"))
+        }
+        stats.record(activity)
+        stats.completedLastDay = throughput["completed_last_day"] ?? stats.completedLastDay
+        stats.failedLastDay = throughput["failed_last_day"] ?? stats.failedLastDay
+        return stats
     }
 
     /// The `GET /queue/workers` object.

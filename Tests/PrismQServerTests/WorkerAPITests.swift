@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Metrics
 import PrismQ
+import PrismQClient
 import PrismQServer
 import Prometheus
 import Testing
@@ -52,7 +53,8 @@ struct WorkerAPITests {
     }
 
     @Test func failRequeuesWithBackoffOrSendsToDead() async throws {
-        try await APITester().run { client in
+        let tester = try await APITester()
+        try await tester.run { client in
             _ = try await client.post("/queue/tasks", #"{"type":"t","max_attempts":2}"#)
             _ = try await client.post("/queue/tasks", #"{"type":"u"}"#)
             func claimOne(_ type: String) async throws -> (Int, Int) {
@@ -78,6 +80,15 @@ struct WorkerAPITests {
             #expect(missing.status == .badRequest)
             let stats = try await client.get("/queue/stats")
             #expect((stats.json["throughput"] as? [String: Int])?["failed_last_minute"] == 3)
+            #expect((stats.json["throughput"] as? [String: Int])?["failed_last_day"] == 3)
+            // The additions: each type's activity, over the wire and through a RemoteStore.
+            let activity = try #require(stats.json["activity_by_type"] as? [String: [String: Any]])
+            let failed = activity.values.reduce(0) { $0 + ($1["failed_last_minute"] as? Int ?? 0) }
+            #expect(failed == 3, "\(activity)")
+            let remote = try await TaskQueue(store: try RemoteStore(url: "http://127.0.0.1:\(client.port)")).stats()
+            let local = try await tester.queue.stats()
+            #expect(
+                remote.failedLastDay == 3 && remote.activityByType == local.activityByType, "\(remote.activityByType)")
         }
     }
 

@@ -20,6 +20,12 @@ public struct QueueStats: Sendable, Hashable {
     public var activeWorkers: Int
     /// Workers that went silent without stopping.
     public var staleWorkers: Int
+    /// Tasks completed, and attempts failed, in the last 24 hours.
+    public var completedLastDay = 0
+    public var failedLastDay = 0
+    /// For each task type with ready tasks, completions or failures in the last day: how long
+    /// its oldest ready task has waited, and its rates.
+    public var activityByType: [String: TypeActivity] = [:]
 
     /// Makes a summary.
     public init(
@@ -42,6 +48,46 @@ public struct QueueStats: Sendable, Hashable {
         self.failedLastHour = failedLastHour
         self.activeWorkers = activeWorkers
         self.staleWorkers = staleWorkers
+    }
+}
+
+extension QueueStats {
+    /// Sets ``activityByType``, and the day's totals from it.
+    public mutating func record(_ activity: [String: TypeActivity]) {
+        activityByType = activity
+        completedLastDay = activity.values.reduce(0) { $0 + $1.completed.lastDay }
+        failedLastDay = activity.values.reduce(0) { $0 + $1.failed.lastDay }
+    }
+}
+
+/// Counts over the last minute, hour and day.
+public struct RecentCounts: Sendable, Hashable {
+    public var lastMinute: Int
+    public var lastHour: Int
+    public var lastDay: Int
+
+    /// Makes counts.
+    public init(lastMinute: Int = 0, lastHour: Int = 0, lastDay: Int = 0) {
+        self.lastMinute = lastMinute
+        self.lastHour = lastHour
+        self.lastDay = lastDay
+    }
+}
+
+/// What one task type is doing: how long its oldest ready task has waited, and how many of
+/// its tasks completed and attempts failed lately.
+public struct TypeActivity: Sendable, Hashable {
+    /// Seconds since its oldest ready task became ready; `nil` when none is ready.
+    public var oldestReadyAgeSeconds: Double?
+    public var completed: RecentCounts
+    public var failed: RecentCounts
+
+    /// Makes a type's activity.
+    public init(oldestReadyAgeSeconds: Double? = nil, completed: RecentCounts = .init(), failed: RecentCounts = .init())
+    {
+        self.oldestReadyAgeSeconds = oldestReadyAgeSeconds
+        self.completed = completed
+        self.failed = failed
     }
 }
 

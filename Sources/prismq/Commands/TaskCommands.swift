@@ -178,14 +178,33 @@ struct StatsCommand: QueueCommand {
         for type in stats.byType.keys.sorted() {
             rows.append([type] + statuses.map { String(stats.byType[type]?[$0] ?? 0) })
         }
-        let age = stats.oldestReadyAgeSeconds.map { String(format: "%.1f s", $0) } ?? "nothing ready"
-        return [
+        func age(_ seconds: Double?) -> String { seconds.map { String(format: "%.1f s", $0) } ?? "nothing ready" }
+        func recent(_ counts: RecentCounts) -> String {
+            "\(counts.lastMinute) / \(counts.lastHour) / \(counts.lastDay)"
+        }
+        var lines = [
             Formatting.table(header: ["TYPE"] + statuses.map { $0.rawValue.uppercased() }, rows: rows),
             "",
-            "oldest ready task: \(age)",
-            "completed: \(stats.completedLastMinute) last minute, \(stats.completedLastHour) last hour",
-            "failed attempts: \(stats.failedLastMinute) last minute, \(stats.failedLastHour) last hour",
+            "oldest ready task: \(age(stats.oldestReadyAgeSeconds))",
+            "completed: \(stats.completedLastMinute) last minute, \(stats.completedLastHour) last hour, "
+                + "\(stats.completedLastDay) last day",
+            "failed attempts: \(stats.failedLastMinute) last minute, \(stats.failedLastHour) last hour, "
+                + "\(stats.failedLastDay) last day",
             "workers: \(stats.activeWorkers) active, \(stats.staleWorkers) stale",
-        ].joined(separator: "\n")
+        ]
+        if !stats.activityByType.isEmpty {
+            lines += [
+                "",
+                Formatting.table(
+                    header: ["TYPE", "OLDEST READY", "COMPLETED 1M / 1H / 24H", "FAILED 1M / 1H / 24H"],
+                    rows: stats.activityByType.sorted { $0.key < $1.key }.map { type, activity in
+                        [
+                            type, age(activity.oldestReadyAgeSeconds), recent(activity.completed),
+                            recent(activity.failed),
+                        ]
+                    }),
+            ]
+        }
+        return lines.joined(separator: "\n")
     }
 }
