@@ -97,21 +97,31 @@ public enum SQLiteRestore {
                 let kept = try DatabaseQueue(path: keptAt)
                 try current.backup(to: kept)
                 try kept.close()
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT {
+                // Too damaged to copy page by page: moved aside whole, under the lock still held.
+                QueueFileCopy.removeWithJournal(keptAt)
+                try moveAside(path, keptAt: keptAt, temporary: temporary)
+                return (keptAt, nil)
+            } catch {
+                QueueFileCopy.removeWithJournal(keptAt)
+                throw error
+            }
+            do {
                 var readOnly = Configuration()
                 readOnly.readonly = true
                 let restored = try DatabaseQueue(path: temporary, configuration: readOnly)
+                defer { try? restored.close() }
                 try restored.backup(to: current)
-                try restored.close()
             } catch {
-                // The queue file is as it was (a failed backup step rolls back): no copy of it
-                // is needed.
+                // A failed copy rolls back: the queue is as it was, and needs no kept copy.
                 QueueFileCopy.removeWithJournal(keptAt)
                 throw error
             }
             return (keptAt, tasks)
         } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
-            // SQLite cannot use this file as it is; a process may still hold it (damaged under
-            // a running server), which only the shared-memory file's lock tells.
+            // SQLite could not open the file or leave WAL mode, so no lock was taken; a process
+            // may still hold it (damaged under a running server), which only the
+            // shared-memory file's lock tells.
             guard !QueueFileCopy.isOpenInAnotherProcess(path) else { throw inUse(path) }
             try moveAside(path, keptAt: keptAt, temporary: temporary)
             return (keptAt, nil)
@@ -139,7 +149,7 @@ public enum SQLiteRestore {
                 throw inUse(path)
             }
             try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT")
-            guard isQueue == true, try db.tableExists("tasks") else { return isQueue == true ? 0 : nil }
+            guard isQueue == true, (try? db.tableExists("tasks")) == true else { return isQueue == true ? 0 : nil }
             return try? Int.fetchOne(db, sql: "SELECT count(*) FROM tasks")
         }
     }

@@ -33,9 +33,11 @@ struct MetricsExporter: Sendable {
             }
         }
         registry.makeGauge(name: "prismq_oldest_ready_age_seconds").set(stats.oldestReadyAgeSeconds ?? 0)
-        for (type, activity) in stats.activityByType {
+        // Every type with tasks, so that a type whose ready tasks are gone reads 0, not its
+        // last age.
+        for type in Set(stats.byType.keys).union(stats.activityByType.keys) {
             registry.makeGauge(name: "prismq_oldest_ready_age_seconds_by_type", labels: [("type", type)])
-                .set(activity.oldestReadyAgeSeconds ?? 0)
+                .set(stats.activityByType[type]?.oldestReadyAgeSeconds ?? 0)
         }
         registry.makeGauge(name: "prismq_workers", labels: [("state", "active")]).set(Double(stats.activeWorkers))
         registry.makeGauge(name: "prismq_workers", labels: [("state", "stale")]).set(Double(stats.staleWorkers))

@@ -40,7 +40,9 @@ struct CLITests {
         kill(watching.process.processIdentifier, SIGINT)
         #expect(await watching.wait().status != 0, "until interrupted")
         let refused = try await cli.onDatabase("stats", "--watch", "--every", "0")
-        #expect(refused.status == 1 && refused.stderr.contains("--every must be more than zero seconds"))
+        #expect(refused.status == 1 && refused.stderr.contains("--every must be at least 0.1 seconds"))
+        let alone = try await cli.onDatabase("stats", "--every", "5")
+        #expect(alone.status == 1 && alone.stderr.contains("--every goes with --watch"))
     }
 
     @Test func everyProducerCommandWorksAndPrintsJSON() async throws {

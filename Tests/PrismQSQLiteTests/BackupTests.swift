@@ -256,19 +256,32 @@ struct BackupTests {
     @Test func aDamagedQueueIsRestoredAndKeptForForensics() async throws {
         let backup = directory.file("backup.db")
         let path = directory.file("queue.db")
-        do {
-            let store = try makeStore(in: directory)
-            try await fillAndBackUp(store, to: backup)
-            _ = try await store.checkpoint(.truncate)
-        }
-        try damageMiddlePage(of: path)
+        try await fillAndBackUp(try makeStore(in: directory), to: backup)
+        try await waitUntilClosed(path)
+        let damaged = try damageMiddlePage(of: path)
         #expect(try QueueFileCheck.run(path: path).problems.isEmpty == false, "the queue is damaged")
 
         let report = try await restoreOnceClosed(from: backup, to: path)
         #expect(report.restored.tasks == 200)
         #expect(try QueueFileCheck.run(path: path).problems.isEmpty, "the restored queue is whole")
         let kept = try #require(report.replacedKeptAt)
-        #expect(FileManager.default.fileExists(atPath: kept))
+        let keptBytes = try #require(FileManager.default.contents(atPath: kept))
+        // Page by page as it was (the header of page 1 carries SQLite's own counters).
+        #expect(keptBytes.dropFirst(100) == damaged.dropFirst(100), "the damaged file is kept as it was")
         #expect(try await TaskQueue(store: try SQLiteStore(path: path)).stats().byStatus[.queued] == 200)
+    }
+
+    @Test func aFileThatIsNoDatabaseAtAllIsMovedAsideWhole() async throws {
+        let backup = directory.file("backup.db")
+        let path = directory.file("garbage.db")
+        try await fillAndBackUp(try makeStore(in: directory), to: backup)
+        let garbage = Data(repeating: 0x41, count: 8192)
+        FileManager.default.createFile(atPath: path, contents: garbage)
+        let report = try SQLiteRestore.restore(from: backup, to: path)
+        #expect(report.replacedTasks == nil && report.restored.tasks == 200)
+        #expect(FileManager.default.contents(atPath: try #require(report.replacedKeptAt)) == garbage)
+        #expect(try QueueFileCheck.run(path: path).problems.isEmpty)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(!files.contains { $0.contains(".tmp-") }, "\(files)")
     }
 }

@@ -80,15 +80,38 @@ func fillAndBackUp(_ store: SQLiteStore, to backup: String) async throws {
     _ = try await store.backup(to: backup)
 }
 
-/// Overwrites the page in the middle of the file at `path` with 0xA5 bytes, which SQLite
-/// reads as damage: the file's new bytes.
+/// Overwrites the page in the middle of the file at `path`, in place, with 0xA5 bytes, which
+/// SQLite reads as damage: the file's new bytes.
 @discardableResult
 func damageMiddlePage(of path: String) throws -> Data {
-    guard var bytes = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileNoSuchFile) }
-    let page = 4096 * (bytes.count / 4096 / 2)
-    bytes.replaceSubrange(page..<(page + 4096), with: Data(repeating: 0xA5, count: 4096))
-    _ = FileManager.default.createFile(atPath: path, contents: bytes)
-    return bytes
+    let size = Int(SQLiteStore.fileSize(path))
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    try handle.seek(toOffset: UInt64(4096 * (size / 4096 / 2)))
+    try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096))
+    try handle.close()
+    return FileManager.default.contents(atPath: path) ?? Data()
+}
+
+/// Waits until no connection of this process is left on the queue at `path` (a store let go
+/// closes its connections on its own threads shortly after), and leaves the file out of WAL
+/// mode, its log folded in: for tests that then change the file's bytes.
+func waitUntilClosed(_ path: String) async throws {
+    var configuration = Configuration()
+    configuration.busyMode = .immediateError
+    let deadline = ContinuousClock.now + .seconds(30)
+    while true {
+        // Opening reads the schema, which a closing connection may still lock: that too is
+        // "not yet".
+        if let queue = try? DatabaseQueue(path: path, configuration: configuration) {
+            let mode = try? await queue.writeWithoutTransaction { db in
+                try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+            }
+            try queue.close()
+            if mode == "delete" { return }
+        }
+        guard ContinuousClock.now < deadline else { throw QueueError(.busy, "\(path) stayed open.") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
 }
 
 /// Restores `backup` to `path` once the stores this process let go of have closed their

@@ -149,7 +149,11 @@ struct StatsCommand: QueueCommand {
     var every: Double = 2
 
     func input() throws(QueueError) -> Duration {
-        try Parsing.seconds(every, name: "every", allowZero: false)
+        guard watch || every == 2 else { throw QueueError(.invalidArgument, "--every goes with --watch.") }
+        guard every >= 0.1 || !every.isFinite else {
+            throw QueueError(.invalidArgument, "--every must be at least 0.1 seconds.")
+        }
+        return try Parsing.seconds(every, name: "every", allowZero: false)
     }
 
     func run(queue: TaskQueue, input interval: Duration) async throws(QueueError) {
