@@ -19,9 +19,10 @@ import Synchronization
 /// passive checkpoint leaves ``truncateFactor`` thresholds of log behind, the thread runs a truncating one, which waits up to ``truncateWait`` for the
 /// readers of the log to finish (new writers wait meanwhile; new readers read the database
 /// file) and empties the log. After one that found readers still busy (a long read: a backup,
-/// an export, an integrity check), the next waits for another threshold of log, so that
-/// writers are held up at most ``truncateWait`` per threshold written while the long read
-/// lasts.
+/// an export, an integrity check, or reads slowed by a starved machine), the next waits for
+/// another threshold of log and waits twice as long for the readers, up to
+/// ``longestTruncateWait``: writers are held up at most that per threshold written while
+/// readers stay slow.
 final class Checkpointer: Sendable {
     private struct State {
         var requested = false
@@ -30,6 +31,8 @@ final class Checkpointer: Sendable {
         var checkpoints = 0
         /// The log's frames when a truncating checkpoint last found its readers busy.
         var truncateRefusedAt: Int?
+        /// How long the next truncating checkpoint waits for the log's readers, in milliseconds.
+        var truncateWait = Checkpointer.truncateWait
     }
 
     /// How many thresholds the WAL may reach before the writer checkpoints itself.
@@ -38,8 +41,12 @@ final class Checkpointer: Sendable {
     /// How many thresholds of log a passive checkpoint may leave before a truncating one runs.
     static let truncateFactor: Int32 = 4
 
-    /// How long a truncating checkpoint waits for the log's readers, in milliseconds.
+    /// How long a truncating checkpoint waits for the log's readers, in milliseconds; doubled
+    /// after each refusal up to ``longestTruncateWait``, back to this after a success.
     static let truncateWait = 100
+
+    /// The longest a truncating checkpoint waits, in milliseconds.
+    static let longestTruncateWait = 1000
 
     /// The WAL size, in pages, that starts a checkpoint.
     let threshold: Int32
@@ -109,10 +116,14 @@ final class Checkpointer: Sendable {
                 guard frames >= Int(threshold * Self.truncateFactor), truncateAllowed(frames: frames) else {
                     return
                 }
-                try db.execute(sql: "PRAGMA busy_timeout = \(Self.truncateWait)")
+                let wait = state.withLock { $0.truncateWait }
+                try db.execute(sql: "PRAGMA busy_timeout = \(wait)")
                 defer { try? db.execute(sql: "PRAGMA busy_timeout = 0") }
                 let busy = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")?[0] as Int? ?? 1
-                state.withLock { $0.truncateRefusedAt = busy != 0 ? frames : nil }
+                state.withLock { state in
+                    state.truncateRefusedAt = busy != 0 ? frames : nil
+                    state.truncateWait = busy != 0 ? min(wait * 2, Self.longestTruncateWait) : Self.truncateWait
+                }
             }
             state.withLock { $0.checkpoints += 1 }
         }
