@@ -38,7 +38,8 @@ struct ThrowawayCluster {
             [
                 "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "start", "-o",
                 "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c fsync=off",
-            ])
+            ],
+            serverLog: directory + "/server.log")
     }
 
     /// Stops the server as an operator's restart does (`-m fast`: sessions are ended).
@@ -54,9 +55,10 @@ struct ThrowawayCluster {
     }
 
     /// Runs a PostgreSQL tool as the `postgres` user (who owns the cluster) when root.
-    private func postgres(_ tool: String, _ arguments: [String]) async throws {
+    /// A failure quotes `serverLog`, where the server says why it did not start.
+    private func postgres(_ tool: String, _ arguments: [String], serverLog: String? = nil) async throws {
         let (executable, arguments) = command(tool, arguments)
-        try await run(executable, arguments)
+        try await run(executable, arguments, serverLog: serverLog)
     }
 
     /// The command line of a PostgreSQL tool: through `runuser` when root.
@@ -68,13 +70,17 @@ struct ThrowawayCluster {
     /// Runs `executable` to its end, its output appended to `tools.log` in the runner's
     /// directory. Not through `Process`, which never sees `pg_ctl start` end: the server it
     /// leaves running keeps a descriptor `Process` waits on.
-    private func run(_ executable: String, _ arguments: [String]) async throws {
+    private func run(_ executable: String, _ arguments: [String], serverLog: String? = nil) async throws {
         let log = cli.directory + "/tools.log"
         let status = await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: Self.spawnAndWait(executable, arguments, log: log)) }.start()
         }
-        let output = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
-        try #require(status == 0, "\(executable) \(arguments) ended with \(status): \(output.suffix(2000))")
+        guard status != 0 else { return }
+        let output = [log, serverLog].compactMap { $0 }.map { path in
+            String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self).suffix(2000)
+        }
+        throw ClusterFailure(
+            description: "\(executable) \(arguments) ended with \(status): \(output.joined(separator: "\n---\n"))")
     }
 
     /// Runs `executable` and waits for it: its status as `waitpid` gives it, or -1 when it could
@@ -97,21 +103,38 @@ struct ThrowawayCluster {
         return status
     }
 
-    /// A port no one listens on now: the kernel's pick for a socket bound to port 0.
+    /// A port no one listens on now, below the kernel's ephemeral range: a port from that range
+    /// could be taken, between this pick and the server's bind, as the local end of one of
+    /// the many connections the suite makes.
     private static func freePort() throws -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let ephemeralStart = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+        let candidates = max(1024, ephemeralStart - 12_000)..<max(1025, ephemeralStart)
+        for _ in 0..<100 {
+            let port = Int.random(in: candidates)
+            if canBind(port) { return port }
+        }
+        throw ClusterFailure(description: "no free port in \(candidates)")
+    }
+
+    /// Whether a socket could be bound to `port` on 127.0.0.1 now.
+    private static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(descriptor >= 0)
+        guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+                bind(descriptor, address, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+/// Why a throwaway cluster could not be made, started or stopped.
+struct ClusterFailure: Error, CustomStringConvertible {
+    let description: String
 }

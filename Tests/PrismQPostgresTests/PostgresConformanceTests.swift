@@ -9,8 +9,11 @@ import Testing
 let testServerURL = ProcessInfo.processInfo.environment["PRISMQ_TEST_POSTGRES_URL"]
 
 /// A store in a fresh schema of the test server (thrown away with the server), on `clock`.
+/// Its connect timeout is longer than the default: a debug build's SCRAM handshake, on a
+/// machine the whole suite keeps busy, can take seconds.
 func makePostgresStore(
-    clock: ManualClock? = nil, schema: String? = nil, applicationName: String = "prismq-tests", maxConnections: Int = 8
+    clock: ManualClock? = nil, schema: String? = nil, applicationName: String = "prismq-tests", maxConnections: Int = 8,
+    connectTimeout: Duration = .seconds(30)
 ) async throws -> PostgresStore {
     var configuration = try PostgresConfiguration(url: try #require(testServerURL))
     configuration.schema = schema ?? "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
@@ -18,6 +21,7 @@ func makePostgresStore(
     configuration.tls = .disable
     configuration.maxConnections = maxConnections
     configuration.applicationName = applicationName
+    configuration.connectTimeout = connectTimeout
     return try await .postgres(configuration: configuration)
 }
 

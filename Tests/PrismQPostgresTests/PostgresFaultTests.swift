@@ -10,7 +10,7 @@ import Testing
 struct PostgresFaultTests {
     @Test func callsFailAsBusyWhileTheirConnectionsAreCutAndNothingAcknowledgedIsLost() async throws {
         let name = "prismq-cut-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let store = try await makePostgresStore(applicationName: name)
+        let store = try await makePostgresStore(applicationName: name, connectTimeout: .seconds(5))
         defer { store.close() }
         let queue = TaskQueue(store: store)
         let load = Load(queue: queue)
