@@ -11,6 +11,7 @@ enum OperationsChecks {
         ConformanceCheck("purgeDeletesOnlyFinishedTasksPastTheCutoffWithTheirHistory", purgeKeepsUnfinished),
         ConformanceCheck("purgeWorksInBatches", purgeWorksInBatches),
         ConformanceCheck("retentionKeepsEachStatusAndTypeForItsOwnTime", retentionByStatusAndType),
+        ConformanceCheck("aMaintenanceRoundRecordsTheRetentionItApplied", retentionIsRecorded),
     ]
 
     static func sweeperWorksInBatches(_ h: StoreHarness) async throws {
@@ -186,5 +187,27 @@ enum OperationsChecks {
         try await expect(throws: .invalidArgument) {
             try await h.queue.purge(PurgeSelection(status: .queued, finishedBefore: clock.now()), limit: 10)
         }
+    }
+
+    static func retentionIsRecorded(_ h: StoreHarness) async throws {
+        try expect(try await h.queue.recordedRetention() == nil, "no round has run")
+        var policy = RetentionPolicy()
+        policy.byStatus[.dead] = .some(nil)
+        policy.byType["report"] = [.completed: .seconds(90 * 86400), .cancelled: .seconds(5400)]
+        let clock = h.clock
+        let first = clock.now()
+        try await MaintenanceScheduler(queue: h.queue, retention: policy, now: { clock.now() }).runOnce()
+        let recorded = try await h.queue.recordedRetention()
+        try expect(
+            recorded?.rules == "completed=7d dead=forever cancelled=7d report:completed=90d report:cancelled=90m",
+            "\(String(describing: recorded))")
+        try expect(abs((recorded?.recordedAt ?? .distantPast).timeIntervalSince(first)) < 0.002)
+
+        h.clock.advance(by: .seconds(300))
+        try await MaintenanceScheduler(queue: h.queue, retention: nil, now: { clock.now() }).runOnce()
+        let replaced = try await h.queue.recordedRetention()
+        try expect(
+            replaced?.rules == "completed=forever dead=forever cancelled=forever", "\(String(describing: replaced))")
+        try expect(abs((replaced?.recordedAt ?? .distantPast).timeIntervalSince(clock.now())) < 0.002)
     }
 }

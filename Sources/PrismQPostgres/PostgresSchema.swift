@@ -11,7 +11,7 @@ import PrismQ
 enum PostgresSchema {
     /// The migrations in order, each statements separated by `;` (never inside one); the
     /// schema version is the count applied.
-    static let migrations = [version1]
+    static let migrations = [version1, version2]
 
     /// The version this code writes.
     static var currentVersion: Int { migrations.count }
@@ -135,5 +135,15 @@ enum PostgresSchema {
             virtual_time double precision NOT NULL
         );
         INSERT INTO scheduler (id, virtual_time) VALUES (1, 0);
+        """
+
+    /// Settings a process records for others to see, by name: today the retention policy a
+    /// maintenance round applied.
+    static let version2 = """
+        CREATE TABLE settings (
+            name text PRIMARY KEY,
+            value text NOT NULL,
+            recorded_at bigint NOT NULL
+        )
         """
 }

@@ -112,6 +112,28 @@ extension PostgresStore {
         }
     }
 
+    public func recordRetention(_ policy: RetentionPolicy, at date: Date) async throws(QueueError) {
+        let (rules, at) = (policy.rules, TaskColumns.millis(date))
+        try await transaction { [logger] connection, _ in
+            _ = try await connection.rows(
+                """
+                INSERT INTO settings (name, value, recorded_at) VALUES ('retention', \(rules), \(at))
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at
+                """, logger)
+        }
+    }
+
+    public func recordedRetention() async throws(QueueError) -> RecordedRetention? {
+        try await read { [logger] connection, _ in
+            let rows = try await connection.rows(
+                "SELECT value, recorded_at FROM settings WHERE name = 'retention'", logger)
+            return try rows.first.map { row in
+                let (rules, at) = try row.decode((String, Int64).self)
+                return RecordedRetention(rules: rules, recordedAt: Date(timeIntervalSince1970: Double(at) / 1000))
+            }
+        }
+    }
+
     /// Nothing to do here: PostgreSQL's autovacuum keeps the tables and their statistics.
     public func maintain() async throws(QueueError) {}
 }

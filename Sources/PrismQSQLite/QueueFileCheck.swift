@@ -31,6 +31,8 @@ public struct QueueCheckReport: Sendable {
     public var oldestReady: (type: String, seconds: Double)?
     /// Running tasks whose lease ran out more than the grace ago (nothing swept them).
     public var expiredLeases = 0
+    /// The retention policy a maintenance round last applied, `nil` when none has.
+    public var retention: RecordedRetention?
     /// Registered workers, not stopped, silent past the stale limit: id and seconds silent.
     public var staleWorkers: [(id: String, seconds: Double)] = []
     /// What is wrong (the command exits non-zero), and what is worth knowing.
@@ -49,6 +51,9 @@ public struct QueueCheckLimits: Sendable {
     public var workerStaleAfter: Duration = .seconds(30)
     /// A log larger than this and than the database file is a problem. Default: 64 MiB.
     public var walBytes: Int64 = 64 << 20
+    /// A retention last applied longer ago than this earns a note (no server purges the
+    /// queue any more). Default: 1 day.
+    public var retentionAge: Duration = .seconds(86400)
 
     /// The default limits.
     public init() {}
@@ -96,7 +101,7 @@ public enum QueueFileCheck {
                         + "\(report.integrity.prefix(3).joined(separator: "; ")).",
                     advice: restore), at: 0)
         }
-        addQueueFindings(to: &report, limits: limits)
+        addQueueFindings(to: &report, limits: limits, now: now)
         return report
     }
 
@@ -142,6 +147,7 @@ public enum QueueFileCheck {
             try Int.fetchOne(
                 db, sql: "SELECT count(*) FROM tasks WHERE status = 'running' AND lease_expires_at < ?",
                 arguments: [nowMillis - TaskRow.millis(limits.leaseGrace)]) ?? 0
+        report.retention = try SettingsSQL.recordedRetention(db)
         report.staleWorkers = try Row.fetchAll(
             db,
             sql: """
@@ -153,7 +159,7 @@ public enum QueueFileCheck {
     }
 
     /// The problems and notes a readable queue's figures call for.
-    private static func addQueueFindings(to report: inout QueueCheckReport, limits: QueueCheckLimits) {
+    private static func addQueueFindings(to report: inout QueueCheckReport, limits: QueueCheckLimits, now: Date) {
         if let (type, seconds) = report.oldestReady, seconds > limits.readyAge.inSeconds {
             report.problems.append(
                 .init(
@@ -182,6 +188,9 @@ public enum QueueFileCheck {
                     problem: "Worker \(worker.id) has been silent for \(duration(worker.seconds)) without stopping.",
                     advice: "it died or hangs; its tasks go back to the queue when their leases expire."))
         }
+        if let schemaVersion = report.schemaVersion, schemaVersion >= 1, report.problems.isEmpty {
+            addRetentionNote(to: &report, limits: limits, now: now)
+        }
         if report.freeBytes > 16 << 20, report.freeBytes * 4 > report.fileBytes {
             report.notes.append(
                 .init(
@@ -193,6 +202,27 @@ public enum QueueFileCheck {
                 .init(
                     problem: "The file is in journal mode \(report.journalMode), not WAL (a backup is).",
                     advice: "nothing: PrismQ switches it to WAL when a server or worker opens it."))
+        }
+    }
+
+    /// A note when no maintenance round has applied a retention policy, or none lately.
+    private static func addRetentionNote(to report: inout QueueCheckReport, limits: QueueCheckLimits, now: Date) {
+        let advice =
+            "prismq serve applies its --retain policy every few minutes (a Swift MaintenanceScheduler "
+            + "does the same); prismq purge deletes finished tasks once."
+        guard let retention = report.retention else {
+            report.notes.append(
+                .init(
+                    problem: "No maintenance round has run here: finished tasks are kept until one does.",
+                    advice: advice))
+            return
+        }
+        let age = now.timeIntervalSince(retention.recordedAt)
+        if age > limits.retentionAge.inSeconds {
+            report.notes.append(
+                .init(
+                    problem: "The last maintenance round ran \(duration(age)) ago: finished tasks pile up meanwhile.",
+                    advice: advice))
         }
     }
 

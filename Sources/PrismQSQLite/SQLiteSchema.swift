@@ -16,7 +16,9 @@ enum SQLiteSchema {
     }
 
     /// The migrations in order; the schema version is the count applied.
-    static let migrations: [Migration] = [.sql(version1), .sql(version2), .sql(version3), .step(version4)]
+    static let migrations: [Migration] = [
+        .sql(version1), .sql(version2), .sql(version3), .step(version4), .sql(version5),
+    ]
 
     /// The version this code writes.
     static var currentVersion: Int { migrations.count }
@@ -142,6 +144,16 @@ enum SQLiteSchema {
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN lease_ms INTEGER")
         }
     }
+
+    /// Settings a process records for others to see, by name: today the retention policy a
+    /// maintenance round applied (``SettingsSQL``), which `prismq check` shows.
+    static let version5 = """
+        CREATE TABLE settings (
+            name TEXT PRIMARY KEY NOT NULL,
+            value TEXT NOT NULL,
+            recorded_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
 
     /// Whether the file holds a PrismQ queue, or nothing yet: schema version 1 or more and a
     /// `tasks` table, or version 0 and no schema at all. Anything else is another

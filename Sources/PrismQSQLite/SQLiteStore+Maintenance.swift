@@ -18,6 +18,17 @@ extension SQLiteStore {
         }
     }
 
+    public func recordRetention(_ policy: RetentionPolicy, at date: Date) async throws(QueueError) {
+        try await write { db in
+            try db.execute(
+                sql: SettingsSQL.record, arguments: [SettingsSQL.retention, policy.rules, TaskRow.millis(date)])
+        }
+    }
+
+    public func recordedRetention() async throws(QueueError) -> RecordedRetention? {
+        try await read { db in try SettingsSQL.recordedRetention(db) }
+    }
+
     public func maintain() async throws(QueueError) {
         try await write { db in
             // A bounded look at each index (about 400 rows), not a scan of a million-row table
@@ -60,5 +71,27 @@ enum MaintenanceSQL {
             selection.status.rawValue, TaskRow.millis(selection.finishedBefore), only,
             JSONText.array(excluded.map(JSONText.quoted)),
         ]
+    }
+}
+
+/// The statements of the `settings` table.
+enum SettingsSQL {
+    /// The name the retention policy is recorded under.
+    static let retention = "retention"
+
+    /// Records a setting in place of its last value. Arguments: name, value, time.
+    static let record = """
+        INSERT INTO settings (name, value, recorded_at) VALUES (?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value, recorded_at = excluded.recorded_at
+        """
+
+    /// The retention last recorded in `db`, `nil` when none was (or the file's schema is
+    /// older than the `settings` table).
+    static func recordedRetention(_ db: Database) throws -> RecordedRetention? {
+        guard try db.tableExists("settings"),
+            let row = try Row.fetchOne(
+                db, sql: "SELECT value, recorded_at FROM settings WHERE name = ?", arguments: [retention])
+        else { return nil }
+        return RecordedRetention(rules: row[0], recordedAt: Date(timeIntervalSince1970: Double(row[1] as Int64) / 1000))
     }
 }

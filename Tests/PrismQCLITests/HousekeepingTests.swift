@@ -86,7 +86,22 @@ struct HousekeepingTests {
         #expect(
             healthy.stdout.contains("queued 1,") && healthy.stdout.hasSuffix("ok: no problems\n"), "\(healthy.stdout)")
         let json = try object(try await cli.onDatabase("check", "--json"))
-        #expect(json["ok"] as? Bool == true && json["schema_version"] as? Int ?? 0 >= 4, "\(json)")
+        #expect(json["ok"] as? Bool == true && json["schema_version"] as? Int ?? 0 >= 5, "\(json)")
+        #expect(json["retention"] is NSNull && healthy.stdout.contains("  retention  none applied yet\n"))
+
+        // A server's first maintenance round, at its start, records its policy for check.
+        let (server, _) = try await cli.serve(database: cli.database, ["--retain", "report:completed=90d"])
+        defer { if server.process.isRunning { server.process.terminate() } }
+        let rules = "completed=7d dead=30d cancelled=7d report:completed=90d"
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                (try object(try await cli.onDatabase("check", "--json")))["retention"] as? String == rules
+            })
+        let served = try await cli.onDatabase("check")
+        #expect(served.stdout.contains("  retention  \(rules) (applied 20"), "\(served.stdout)")
+        #expect(!served.stdout.contains("note: "), "\(served.stdout)")
+        server.process.terminate()
+        _ = await server.wait()
 
         let damaged = cli.directory + "/damaged.db"
         #expect(try await cli.onDatabase("backup", "--to", damaged).status == 0)

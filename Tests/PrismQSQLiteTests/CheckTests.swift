@@ -15,8 +15,13 @@ struct CheckTests {
         let queue = TaskQueue(store: store)
         _ = try await queue.enqueue(batch: (0..<3).map { _ in NewTask(type: "mail") })
         _ = try await queue.claim(ClaimRequest(workerID: "w", maxTasks: 1))
+        var retention = RetentionPolicy()
+        retention.byType["mail"] = [.dead: nil]
+        try await MaintenanceScheduler(queue: queue, retention: retention).runOnce()
         let report = try QueueFileCheck.run(path: store.path)
         #expect(report.problems.isEmpty && report.notes.isEmpty, "\(report.problems) \(report.notes)")
+        #expect(report.retention?.rules == "completed=7d dead=30d cancelled=7d mail:dead=forever")
+        #expect(abs(report.retention?.recordedAt.timeIntervalSinceNow ?? 99) < 60)
         #expect(report.integrity == ["ok"] && report.schemaVersion == SQLiteSchema.currentVersion)
         #expect(report.journalMode == "wal" && report.pageSize == 4096 && report.walBytes > 0)
         #expect(report.tasks[.queued] == 2 && report.tasks[.running] == 1)
@@ -27,6 +32,7 @@ struct CheckTests {
         let store = try makeStore(in: directory)
         let queue = TaskQueue(store: store)
         _ = try await queue.enqueue(batch: [NewTask(type: "mail"), NewTask(type: "sms")])
+        try await MaintenanceScheduler(queue: queue).runOnce()
         try await queue.register(WorkerRegistration(id: "gone"))
         _ = try await queue.claim(
             ClaimRequest(workerID: "gone", capabilities: ["sms"], leaseDuration: .seconds(30), maxTasks: 1))
@@ -42,6 +48,23 @@ struct CheckTests {
         patient.readyAge = .seconds(4 * 3600)
         #expect(try QueueFileCheck.run(path: store.path, limits: patient, now: later).problems.count == 1)
         #expect(try QueueFileCheck.run(path: store.path).problems.isEmpty, "now, nothing is late")
+    }
+
+    @Test func aQueueNoMaintenanceRoundRanOnLatelyEarnsANote() async throws {
+        let store = try makeStore(in: directory)
+        let queue = TaskQueue(store: store)
+        var report = try QueueFileCheck.run(path: store.path)
+        #expect(report.retention == nil && report.problems.isEmpty)
+        #expect(
+            report.notes.map(\.problem) == [
+                "No maintenance round has run here: finished tasks are kept until one does."
+            ])
+
+        try await MaintenanceScheduler(queue: queue, retention: nil).runOnce()
+        report = try QueueFileCheck.run(path: store.path, now: Date().addingTimeInterval(2 * 86400))
+        #expect(report.retention?.rules == "completed=forever dead=forever cancelled=forever")
+        #expect(report.notes.count == 1 && report.notes[0].problem.hasPrefix("The last maintenance round ran 48."))
+        #expect(report.notes[0].advice.contains("prismq purge"))
     }
 
     @Test func aDamagedFileFailsTheCheckAndIsLeftAsItWas() async throws {

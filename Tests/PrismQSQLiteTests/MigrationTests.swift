@@ -94,7 +94,7 @@ enum ShippedSchema {
 
     /// A file of each schema version that shipped, as the code of that time left it.
     enum File: String, CaseIterable, CustomStringConvertible {
-        case version1WithoutLeaseMS, version1, version2, version3
+        case version1WithoutLeaseMS, version1, version2, version3, version4
 
         var description: String { rawValue }
 
@@ -105,6 +105,8 @@ enum ShippedSchema {
             case .version1: ([ShippedSchema.version1], 1)
             case .version2: ([ShippedSchema.version1, ShippedSchema.version2], 2)
             case .version3: ([ShippedSchema.version1, ShippedSchema.version2, ShippedSchema.version3], 3)
+            // Migration 4 only adds `lease_ms` where version 1 lacked it.
+            case .version4: ([ShippedSchema.version1, ShippedSchema.version2, ShippedSchema.version3], 4)
             }
         }
 
@@ -148,6 +150,8 @@ struct MigrationTests {
         }
         #expect(version == SQLiteSchema.currentVersion)
         #expect(leaseColumns == 1)
+        try await store.recordRetention(RetentionPolicy(), at: Date(timeIntervalSince1970: 1))
+        #expect(try await store.recordedRetention()?.rules == RetentionPolicy().rules, "the settings table is there")
     }
 
     /// How many `lease_ms` columns `tasks` has.

@@ -108,6 +108,20 @@ extension TaskQueue {
         }
     }
 
+    /// Records `policy` as the retention applied at `date` (what `prismq check` shows).
+    ///
+    /// - Throws: `invalidArgument` for a store that is not maintained here.
+    public func recordRetention(_ policy: RetentionPolicy, at date: Date) async throws(QueueError) {
+        try await maintainedStore().recordRetention(policy, at: date)
+    }
+
+    /// The retention a maintenance round last recorded; `nil` when none has.
+    ///
+    /// - Throws: `invalidArgument` for a store that is not maintained here.
+    public func recordedRetention() async throws(QueueError) -> RecordedRetention? {
+        try await maintainedStore().recordedRetention()
+    }
+
     /// The store's housekeeping (SQLite: a passive WAL checkpoint and `PRAGMA optimize`).
     ///
     /// - Throws: `invalidArgument` for a store that is not maintained here.

@@ -90,6 +90,30 @@ public struct RetentionPolicy: Sendable, Hashable {
         return selections
     }
 
+    /// The policy as `prismq serve --retain` rules, in status order, then each type's
+    /// overrides: `completed=7d dead=30d cancelled=7d report.build:completed=90d`.
+    public var rules: String {
+        func rule(_ target: String, _ keep: Duration?) -> String {
+            target + "=" + (keep.map { Self.text($0) } ?? "forever")
+        }
+        let statuses = PurgeSelection.finishedStatuses.map { rule($0.rawValue, keeping($0)) }
+        let overrides = byType.keys.sorted().flatMap { type in
+            PurgeSelection.finishedStatuses.compactMap { status in
+                byType[type]?[status].map { rule(type + ":" + status.rawValue, $0) }
+            }
+        }
+        return (statuses + overrides).joined(separator: " ")
+    }
+
+    /// `keep` in the largest unit that writes it whole: `30d`, `6h`, `90m`, `45s`, `0.5s`.
+    private static func text(_ keep: Duration) -> String {
+        let seconds = keep.inSeconds
+        for (unit, size) in [("d", 86400.0), ("h", 3600), ("m", 60)] where seconds >= size {
+            if seconds.truncatingRemainder(dividingBy: size) == 0 { return "\(Int64(seconds / size))\(unit)" }
+        }
+        return seconds == seconds.rounded() ? "\(Int64(seconds))s" : "\(seconds)s"
+    }
+
     /// - Throws: `invalidArgument` for a status that is not finished, a bad type name or a
     ///   duration below zero or beyond 100 years.
     public func validate() throws(QueueError) {
@@ -103,5 +127,20 @@ public struct RetentionPolicy: Sendable, Hashable {
                 throw QueueError(.invalidArgument, "A retention must be between zero and 100 years.")
             }
         }
+    }
+}
+
+/// The retention policy a maintenance round last applied to a queue, as the store keeps it
+/// for `prismq check`.
+public struct RecordedRetention: Sendable, Equatable {
+    /// The policy, as ``RetentionPolicy/rules``.
+    public var rules: String
+    /// When the round applied it.
+    public var recordedAt: Date
+
+    /// A record of `rules` applied at `recordedAt`.
+    public init(rules: String, recordedAt: Date) {
+        self.rules = rules
+        self.recordedAt = recordedAt
     }
 }

@@ -19,6 +19,13 @@ public protocol MaintenanceStore: Sendable {
     /// How many tasks `selection` names now: what a purge would delete.
     func countPurgeable(_ selection: PurgeSelection) async throws(QueueError) -> Int
 
+    /// Records `policy` as the retention a maintenance round applied at `date`, in place of
+    /// the last record.
+    func recordRetention(_ policy: RetentionPolicy, at date: Date) async throws(QueueError)
+
+    /// The retention a maintenance round last recorded; `nil` when none has.
+    func recordedRetention() async throws(QueueError) -> RecordedRetention?
+
     /// Housekeeping the store wants now and then (SQLite: a passive WAL checkpoint and
     /// `PRAGMA optimize`).
     func maintain() async throws(QueueError)

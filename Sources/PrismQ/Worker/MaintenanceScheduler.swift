@@ -28,15 +28,16 @@ public struct MaintenanceScheduler: Service {
         self.logger = logger
     }
 
-    /// Runs once: purges what the retention policy says in batches of 1000 until nothing is
-    /// left to purge, then maintains.
+    /// Runs once: records the retention policy in the store (for `prismq check`), purges what
+    /// it says in batches of 1000 until nothing is left to purge, then maintains.
     ///
     /// - Returns: how many tasks it deleted.
     @discardableResult
     public func runOnce() async throws(QueueError) -> Int {
         var deleted = 0
+        try retention?.validate()
+        try await queue.recordRetention(retention ?? .keeping(nil), at: now())
         if let retention {
-            try retention.validate()
             for selection in retention.selections(now: now()) {
                 deleted += try await queue.purgeAll(selection)
             }

@@ -157,8 +157,8 @@ struct CheckCommand: AsyncParsableCommand {
             do, and exits 1 when there is any: a file SQLite cannot read or that fails \
             PRAGMA integrity_check, a file that is no queue or has a newer schema, a task ready \
             for longer than --ready-age-limit, running tasks past their lease that nothing \
-            sweeps, a log larger than the database and 64 MiB. Stale workers and free pages \
-            are notes. On PostgreSQL use pg_amcheck, and prismq stats and prismq workers.
+            sweeps, a log larger than the database and 64 MiB. Stale workers, free pages and \
+            a retention no maintenance round has applied for a day are notes. On PostgreSQL use pg_amcheck, and prismq stats and prismq workers.
             """
     )
 
@@ -213,6 +213,10 @@ struct CheckCommand: AsyncParsableCommand {
                     ?? "nothing ready")
             line("leases", "\(report.expiredLeases) running tasks past their lease")
             line("workers", "\(report.staleWorkers.count) stale")
+            line(
+                "retention",
+                report.retention.map { "\($0.rules) (applied \(Formatting.time($0.recordedAt)))" }
+                    ?? "none applied yet")
         }
         for note in report.notes { lines.append("note: \(note.problem) What to do: \(note.advice)") }
         for problem in report.problems { lines.append("PROBLEM: \(problem.problem) What to do: \(problem.advice)") }
@@ -248,6 +252,8 @@ struct CheckCommand: AsyncParsableCommand {
         writer.add("oldest_ready_seconds", report.oldestReady?.seconds)
         writer.add("expired_leases", report.expiredLeases)
         writer.add("stale_workers", raw: JSONText.array(report.staleWorkers.map { JSONText.quoted($0.id) }))
+        writer.add("retention", report.retention?.rules)
+        writer.add("retention_applied_at", report.retention?.recordedAt)
         writer.add("problems", raw: findings(report.problems))
         writer.add("notes", raw: findings(report.notes))
         return writer.json
