@@ -52,7 +52,7 @@ enum QueueFileCopy {
             return summary
         } catch {
             try? copy?.close()
-            removeWithJournal(temporary)
+            removeWithSidecars(temporary)
             throw QueueError.translating(error, path: temporary)
         }
     }
@@ -151,7 +151,7 @@ enum QueueFileCopy {
 
     /// Removes a file and the journal, log and shared-memory files SQLite may have left
     /// beside it.
-    static func removeWithJournal(_ path: String) {
+    static func removeWithSidecars(_ path: String) {
         for suffix in ["", "-journal", "-wal", "-shm"] { unlink(path + suffix) }
     }
 

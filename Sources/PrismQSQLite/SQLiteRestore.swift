@@ -54,7 +54,7 @@ public enum SQLiteRestore {
         try QueueFileCopy.makeDirectory(of: path)
         let temporary = QueueFileCopy.temporaryName(beside: path)
         let restored = try copy(backup, to: temporary, progress: progress)
-        defer { QueueFileCopy.removeWithJournal(temporary) }
+        defer { QueueFileCopy.removeWithSidecars(temporary) }
         guard hasFile else {
             try QueueFileCopy.publish(temporary, as: path, replacing: false)
             return RestoreReport(restored: restored)
@@ -99,11 +99,11 @@ public enum SQLiteRestore {
                 try kept.close()
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT {
                 // Too damaged to copy page by page: moved aside whole, under the lock still held.
-                QueueFileCopy.removeWithJournal(keptAt)
+                QueueFileCopy.removeWithSidecars(keptAt)
                 try moveAside(path, keptAt: keptAt, temporary: temporary)
                 return (keptAt, nil)
             } catch {
-                QueueFileCopy.removeWithJournal(keptAt)
+                QueueFileCopy.removeWithSidecars(keptAt)
                 throw error
             }
             do {
@@ -114,7 +114,7 @@ public enum SQLiteRestore {
                 try restored.backup(to: current)
             } catch {
                 // A failed copy rolls back: the queue is as it was, and needs no kept copy.
-                QueueFileCopy.removeWithJournal(keptAt)
+                QueueFileCopy.removeWithSidecars(keptAt)
                 throw error
             }
             return (keptAt, tasks)

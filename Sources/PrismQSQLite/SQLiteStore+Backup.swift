@@ -96,7 +96,7 @@ public enum SQLiteBackup {
         do {
             try QueueFileCopy.publish(temporary, as: destination, replacing: replacing)
         } catch {
-            QueueFileCopy.removeWithJournal(temporary)
+            QueueFileCopy.removeWithSidecars(temporary)
             throw error
         }
         return summary
