@@ -28,10 +28,20 @@ enum ClaimChecks {
         try expect(order == [ids[4], ids[1], ids[2], ids[0], ids[3]], "priority: highest first, then oldest")
         try expect(try await h.claim(.fifo).isEmpty)
 
-        let fresh = try await h.enqueue(priorities: [0, 0, 0])
-        try expect(try await h.claim(.fifo).map(\.task.id) == [fresh[0]], "fifo: oldest first")
-        try expect(try await h.claim(.lifo).map(\.task.id) == [fresh[2]], "lifo: newest first")
+        // FIFO and LIFO go by time alone: priorities that differ change nothing.
+        let fresh = try await h.enqueue(priorities: [0, 9, -5, 9, 3])
+        try expect(try await h.claim(.fifo).map(\.task.id) == [fresh[0]], "fifo: oldest first, whatever the priority")
+        try expect(try await h.claim(.lifo).map(\.task.id) == [fresh[4]], "lifo: newest first, whatever the priority")
+        try expect(try await h.claim(.lifo, max: 2).map(\.task.id) == [fresh[3], fresh[2]])
         try expect(try await h.claim(.fifo, max: 5).map(\.task.id) == [fresh[1]])
+
+        // The same across named types, whose candidates the claim merges.
+        var typed: [Int64] = []
+        for (type, priority) in [("a", 0), ("b", 9), ("a", 5), ("b", -2)] {
+            typed += try await h.enqueue(priorities: [priority], type: type)
+        }
+        try expect(try await h.claim(.fifo, types: ["a", "b"], max: 2).map(\.task.id) == [typed[0], typed[1]])
+        try expect(try await h.claim(.lifo, types: ["a", "b"], max: 2).map(\.task.id) == [typed[3], typed[2]])
     }
 
     static func delayedTasksWait(_ h: StoreHarness) async throws {

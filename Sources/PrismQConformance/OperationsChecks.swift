@@ -12,6 +12,7 @@ enum OperationsChecks {
         ConformanceCheck("purgeWorksInBatches", purgeWorksInBatches),
         ConformanceCheck("retentionKeepsEachStatusAndTypeForItsOwnTime", retentionByStatusAndType),
         ConformanceCheck("aMaintenanceRoundRecordsTheRetentionItApplied", retentionIsRecorded),
+        ConformanceCheck("retentionNeverTouchesARunningTaskHoweverOld", retentionSparesRunningTasks),
     ]
 
     static func sweeperWorksInBatches(_ h: StoreHarness) async throws {
@@ -133,6 +134,27 @@ enum OperationsChecks {
         let reused = try await h.queue.enqueue(NewTask(type: "t", idempotencyKey: "old-0"))
         try expect(reused.created, "a purged task's idempotency key is free again")
         try expect(try await MaintenanceScheduler(queue: h.queue, retention: nil).runOnce() == 0)
+    }
+
+    static func retentionSparesRunningTasks(_ h: StoreHarness) async throws {
+        // A task that died, was retried and runs again; and one whose lease ran out long ago
+        // with no sweeper to take it back.
+        let revived = try await h.finishedTask(.dead)
+        _ = try await h.queue.retry(id: revived.id)
+        let again = try require(try await h.claim(types: [revived.type]).first)
+        try expect(again.task.id == revived.id && again.task.status == .running)
+        let held = try await h.runningTask()
+        let logs = [
+            try await h.queue.logs(taskID: revived.id).count, try await h.queue.logs(taskID: held.task.id).count,
+        ]
+        h.clock.advance(by: .seconds(60 * 86400))
+        let clock = h.clock
+        let scheduler = MaintenanceScheduler(queue: h.queue, retention: .keeping(.seconds(60)), now: { clock.now() })
+        try expect(try await scheduler.runOnce() == 0, "only finished tasks are purged")
+        for (id, count) in zip([revived.id, held.task.id], logs) {
+            try expect(try await h.queue.task(id: id).status == .running)
+            try expect(try await h.queue.logs(taskID: id).count == count, "task \(id) keeps its history")
+        }
     }
 
     static func purgeWorksInBatches(_ h: StoreHarness) async throws {

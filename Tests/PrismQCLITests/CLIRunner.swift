@@ -28,13 +28,13 @@ struct CLIRunner: Sendable {
 
     var database: String { directory + "/queue.db" }
 
-    /// Starts `prismq arguments…`; `wait()` the result.
+    /// Starts `prismq arguments…` (or `executable arguments…`); `wait()` the result.
     func start(
         _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil,
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil, executable: String = CLIRunner.binary
     ) throws -> Running {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let workingDirectory {
             process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("prismq CLI, end to end through the built binary")
+@Suite("prismq CLI, end to end through the built binary", .timeLimit(.minutes(5)))
 struct CLITests {
     let cli = CLIRunner()
 
@@ -142,8 +142,7 @@ struct CLITests {
             #"exec "$@" --payload "$(printf '"\377"')" 2>"$ERRORS""#,
             [CLIRunner.binary, "enqueue", "--db", cli.database, "--type", "t"], environment: ["ERRORS": errors]
         )
-        literal.waitUntilExit()
-        #expect(literal.terminationStatus == 1)
+        #expect(await literal.wait().status == 1)
         #expect(FileManager.default.contents(atPath: errors) == Data(notUTF8.utf8))
 
         let list = try CLIRunner.object(try await cli.onDatabase("list", "--json").stdout)

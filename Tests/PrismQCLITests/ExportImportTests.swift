@@ -3,7 +3,7 @@ import Testing
 
 /// `prismq export` and `prismq import` on SQLite queues, through standard output and input, and
 /// what a cut-off file does.
-@Suite("prismq export and import")
+@Suite("prismq export and import", .timeLimit(.minutes(5)))
 struct ExportImportTests {
     let cli = CLIRunner()
 

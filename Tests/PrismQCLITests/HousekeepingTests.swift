@@ -4,7 +4,7 @@ import PrismQSQLite
 import Testing
 
 /// `prismq checkpoint`, `prismq vacuum` and `prismq check` on a SQLite queue.
-@Suite("prismq checkpoint, vacuum and check")
+@Suite("prismq checkpoint, vacuum and check", .timeLimit(.minutes(5)))
 struct HousekeepingTests {
     let cli = CLIRunner()
 

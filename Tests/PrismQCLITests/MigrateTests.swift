@@ -6,7 +6,8 @@ import Testing
 
 /// `prismq migrate`: a queue copied from SQLite to PostgreSQL and back, field for field, and
 /// resumed after a `kill -9`; `prismq export` and `import` between the same stores.
-@Suite("prismq migrate", .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+@Suite(
+    "prismq migrate", .timeLimit(.minutes(10)), .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct MigrateTests {
     let cli = CLIRunner()
 

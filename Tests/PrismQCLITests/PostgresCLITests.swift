@@ -10,7 +10,9 @@ import Testing
 /// The command line on a PostgreSQL queue: `--db postgres://…` in every command, many hosts
 /// (servers and worker processes) sharing one queue, `serve`, and passwords kept out of every
 /// message.
-@Suite("prismq on PostgreSQL", .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+@Suite(
+    "prismq on PostgreSQL", .timeLimit(.minutes(10)),
+    .enabled(if: testPostgresURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct PostgresCLITests {
     let cli = CLIRunner()
     /// The test server's URL with a schema of this test's own.

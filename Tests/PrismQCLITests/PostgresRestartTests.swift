@@ -4,7 +4,8 @@ import Testing
 
 /// `prismq serve` on a PostgreSQL server that an operator stops and starts again.
 @Suite(
-    "prismq serve through a PostgreSQL restart", .enabled(if: postgresBinaries != nil, "needs PRISMQ_TEST_POSTGRES_BIN")
+    "prismq serve through a PostgreSQL restart", .timeLimit(.minutes(5)),
+    .enabled(if: postgresBinaries != nil, "needs PRISMQ_TEST_POSTGRES_BIN")
 )
 struct PostgresRestartTests {
     let cli = CLIRunner()

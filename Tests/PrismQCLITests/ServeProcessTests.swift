@@ -6,7 +6,7 @@ import Testing
 #endif
 
 /// `prismq serve` as a process: start, HTTP producers and an HTTP worker, SIGTERM, restart.
-@Suite("prismq serve process")
+@Suite("prismq serve process", .timeLimit(.minutes(5)))
 struct ServeProcessTests {
     let cli = CLIRunner()
 

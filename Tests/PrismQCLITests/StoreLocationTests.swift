@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `--db` and `PRISMQ_QUEUE_DB_PATH` name a store by path or URL, through one parser.
-@Suite("Store locations on the command line")
+@Suite("Store locations on the command line", .timeLimit(.minutes(5)))
 struct StoreLocationTests {
     let cli = CLIRunner()
 

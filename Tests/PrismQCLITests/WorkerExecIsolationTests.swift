@@ -3,7 +3,7 @@ import Testing
 
 /// What `prismq worker --exec` keeps from its commands: the API token, and a scratch
 /// directory that nobody else can see, predict or plant.
-@Suite("prismq worker --exec isolation")
+@Suite("prismq worker --exec isolation", .timeLimit(.minutes(5)))
 struct WorkerExecIsolationTests {
     let cli = CLIRunner()
 
@@ -64,14 +64,13 @@ struct WorkerExecIsolationTests {
             directories.append(directory)
         }
         #expect(Set(directories).count == 2, "one directory per worker")
-        let planted = workers.map { temporary + "/prismq-worker-\($0.processIdentifier)" }
+        let planted = workers.map { temporary + "/prismq-worker-\($0.process.processIdentifier)" }
         #expect(planted.allSatisfy { !directories.contains($0) }, "the pre-existing path is not used")
         #expect(try FileManager.default.contentsOfDirectory(atPath: bait).isEmpty, "the link is not followed")
 
-        for worker in workers { worker.terminate() }
+        for worker in workers { worker.process.terminate() }
         for worker in workers {
-            worker.waitUntilExit()
-            #expect(worker.terminationStatus == 0)
+            #expect(await worker.wait().status == 0)
         }
         #expect(directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "removed at shutdown")
         let left = try FileManager.default.contentsOfDirectory(atPath: temporary).map { temporary + "/" + $0 }
@@ -92,17 +91,11 @@ extension CLIRunner {
     }
 
     /// Starts `/bin/sh -c script` with `arguments` as `$@` and the test's environment plus
-    /// `environment`; its output is discarded. Lets a test do what `prismq` cannot be asked
-    /// to: run in a known pid (`exec "$@"`), or get arguments that are not valid UTF-8.
-    func shell(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script, "sh"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+    /// `environment`. Lets a test do what `prismq` cannot be asked to: run in a known pid
+    /// (`exec "$@"`), or get arguments that are not valid UTF-8.
+    func shell(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Running {
+        try start(
+            ["-c", script, "sh"] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, executable: "/bin/sh")
     }
 }

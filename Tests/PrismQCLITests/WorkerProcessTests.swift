@@ -10,7 +10,7 @@ import Testing
 #endif
 
 /// `prismq worker` processes on one database file, end to end.
-@Suite("prismq worker processes")
+@Suite("prismq worker processes", .timeLimit(.minutes(10)))
 struct WorkerProcessTests {
     let cli = CLIRunner()
 

@@ -3,7 +3,7 @@ import Testing
 @testable import PrismQPostgres
 
 /// The database's clock as a store carries it between readings (no server needed).
-@Suite("PostgreSQL store: database clock")
+@Suite("PostgreSQL store: database clock", .timeLimit(.minutes(5)))
 struct DatabaseClockTests {
     @Test func aReadingIsCarriedForwardByTheMonotonicClock() async throws {
         let clock = DatabaseClock(refresh: .seconds(3600))  // fresh however slowly the tests run

@@ -2,7 +2,7 @@ import PrismQPostgres
 import Testing
 
 /// Reading a store's settings from its URL (no server needed).
-@Suite("PostgreSQL configuration")
+@Suite("PostgreSQL configuration", .timeLimit(.minutes(5)))
 struct PostgresConfigurationTests {
     @Test func aURLSetsEveryFieldAndIsDescribedWithoutItsPassword() throws {
         let configuration = try PostgresConfiguration(

@@ -26,7 +26,9 @@ func makePostgresStore(
 }
 
 /// The store behaviour suite every store passes, on PostgreSQL: each check in a schema of its own.
-@Suite("Store conformance: PostgreSQL", .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+@Suite(
+    "Store conformance: PostgreSQL", .timeLimit(.minutes(10)),
+    .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct PostgresConformanceTests {
     @Test(arguments: StoreConformance.checks)
     func postgresStoreConforms(_ check: ConformanceCheck) async throws {

@@ -6,7 +6,8 @@ import Testing
 
 /// What a store does when PostgreSQL ends its connections (as a restart or an operator does).
 @Suite(
-    "PostgreSQL store: faults", .serialized, .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+    "PostgreSQL store: faults", .timeLimit(.minutes(5)), .serialized,
+    .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct PostgresFaultTests {
     @Test func callsFailAsBusyWhileTheirConnectionsAreCutAndNothingAcknowledgedIsLost() async throws {
         let name = "prismq-cut-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)

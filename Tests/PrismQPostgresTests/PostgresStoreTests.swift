@@ -7,7 +7,9 @@ import Testing
 @_spi(Testing) @testable import PrismQPostgres
 
 /// What the conformance suite cannot show: several stores (hosts) on one schema.
-@Suite("PostgreSQL store: many hosts", .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
+@Suite(
+    "PostgreSQL store: many hosts", .timeLimit(.minutes(5)),
+    .enabled(if: testServerURL != nil, "needs PRISMQ_TEST_POSTGRES_URL"))
 struct PostgresStoreTests {
     let schema = "hosts_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
 

@@ -7,7 +7,7 @@ import Testing
 @testable import PrismQSQLite
 
 /// What only SQLite shows about claims: its indexes and their cost.
-@Suite("SQLite claims")
+@Suite("SQLite claims", .timeLimit(.minutes(5)))
 struct ClaimTests {
     let directory = TemporaryDirectory()
     let clock = ManualClock()

@@ -7,7 +7,7 @@ import Testing
 @testable import PrismQSQLite
 
 /// Two stores on one file stand for two processes: each has its own connections.
-@Suite("Commits seen across connections")
+@Suite("Commits seen across connections", .timeLimit(.minutes(5)))
 struct CommitWatchTests {
     let directory = TemporaryDirectory()
 

@@ -4,7 +4,7 @@ import PrismQSQLite
 import Testing
 
 /// The store behaviour suite every store passes, on SQLite.
-@Suite("Store conformance: SQLite")
+@Suite("Store conformance: SQLite", .timeLimit(.minutes(10)))
 struct ConformanceTests {
     @Test(arguments: StoreConformance.checks)
     func sqliteStoreConforms(_ check: ConformanceCheck) async throws {

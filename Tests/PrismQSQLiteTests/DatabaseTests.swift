@@ -5,7 +5,7 @@ import Testing
 
 @testable import PrismQSQLite
 
-@Suite("SQLite database: PRAGMAs, indexes, schema and faults")
+@Suite("SQLite database: PRAGMAs, indexes, schema and faults", .timeLimit(.minutes(5)))
 struct DatabaseTests {
     let directory = TemporaryDirectory()
 

@@ -5,7 +5,7 @@ import Testing
 
 @testable import PrismQSQLite
 
-@Suite("Group commit")
+@Suite("Group commit", .timeLimit(.minutes(5)))
 struct GroupCommitTests {
     let directory = TemporaryDirectory()
 
@@ -69,7 +69,7 @@ struct GroupCommitTests {
     }
 }
 
-@Suite("Store threads")
+@Suite("Store threads", .timeLimit(.minutes(5)))
 struct StoreThreadTests {
     let directory = TemporaryDirectory()
 

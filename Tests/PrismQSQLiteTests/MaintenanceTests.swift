@@ -6,7 +6,7 @@ import Testing
 @testable import PrismQSQLite
 
 /// What retention leaves in the SQLite file; purging itself is in the conformance suite.
-@Suite("Maintenance: retention and housekeeping")
+@Suite("Maintenance: retention and housekeeping", .timeLimit(.minutes(5)))
 struct MaintenanceTests {
     let directory = TemporaryDirectory()
     let clock = ManualClock()

@@ -126,7 +126,7 @@ enum ShippedSchema {
     }
 }
 
-@Suite("SQLite schema migrations from every shipped version")
+@Suite("SQLite schema migrations from every shipped version", .timeLimit(.minutes(5)))
 struct MigrationTests {
     let directory = TemporaryDirectory()
 

@@ -5,7 +5,7 @@ import Testing
 
 @testable import PrismQSQLite
 
-@Suite("Payload filters and their generated columns")
+@Suite("Payload filters and their generated columns", .timeLimit(.minutes(5)))
 struct PayloadFilterTests {
     let directory = TemporaryDirectory()
 

@@ -8,7 +8,7 @@ import UnixSignals
 @testable import PrismQSQLite
 
 /// Runs the README's Swift examples, and checks the README still shows exactly this code.
-@Suite("README examples")
+@Suite("README examples", .timeLimit(.minutes(5)))
 struct ReadmeExampleTests {
     @Test func theExamplesRunAndMatchTheReadme() async throws {
         let directory = TemporaryDirectory()

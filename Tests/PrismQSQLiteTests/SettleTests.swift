@@ -5,7 +5,7 @@ import Testing
 @testable import PrismQSQLite
 
 /// The settle in one SQLite transaction; what it does is in the conformance suite.
-@Suite("Settling leases and claiming in one transaction")
+@Suite("Settling leases and claiming in one transaction", .timeLimit(.minutes(5)))
 struct SettleTests {
     let directory = TemporaryDirectory()
 

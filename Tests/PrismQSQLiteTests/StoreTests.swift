@@ -6,7 +6,7 @@ import Testing
 @testable import PrismQSQLite
 
 /// What only SQLite shows; the behaviour every store shares is in `ConformanceTests`.
-@Suite("SQLite store specifics")
+@Suite("SQLite store specifics", .timeLimit(.minutes(5)))
 struct StoreTests {
     let directory = TemporaryDirectory()
 

@@ -7,7 +7,7 @@ import Testing
 
 @testable import PrismQSQLite
 
-@Suite("Worker pool")
+@Suite("Worker pool", .timeLimit(.minutes(5)))
 struct WorkerPoolTests {
     let directory = TemporaryDirectory()
 
@@ -124,6 +124,26 @@ struct WorkerPoolTests {
             let lastError = try await queue.task(id: task.id).lastError
             #expect(lastError == "Timed out after 5.0 seconds.", "\(lastError ?? "nil")")
             #expect(cancelled.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    /// Real clocks: the lease runs out on the store's time unless the pool renews it.
+    @Test(.timeLimit(.minutes(1)))
+    func aHandlerRunningPastItsLeaseKeepsItByRenewalAndRunsOnce() async throws {
+        let calls = Atomic<Int>(0)
+        try await withPool(configure: { $0.leaseDuration = .seconds(2) }) { pool in
+            pool.register("long") { _ in
+                calls.add(1, ordering: .relaxed)
+                try await Task.sleep(for: .seconds(5))
+                return nil
+            }
+        } body: { queue, _ in
+            let task = try await queue.enqueue(NewTask(type: "long", maxAttempts: 3)).task
+            #expect(try await status(queue, task.id, is: .completed))
+            let done = try await queue.task(id: task.id)
+            #expect(done.attempts == 1 && calls.load(ordering: .relaxed) == 1, "the lease was never lost")
+            let events = try await queue.logs(taskID: task.id).map(\.event)
+            #expect(events == [.enqueued, .claimed, .completed], "\(events)")
         }
     }
 

@@ -5,7 +5,7 @@ import Testing
 
 @testable import PrismQServer
 
-@Suite("Request bodies: one strict pass, payloads byte for byte")
+@Suite("Request bodies: one strict pass, payloads byte for byte", .timeLimit(.minutes(5)))
 struct JSONParserTests {
     func parse(_ text: String) throws(QueueError) -> JSONBody {
         JSONBody(try JSONParser.object(JSONSource(Array(text.utf8))))

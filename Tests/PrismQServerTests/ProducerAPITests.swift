@@ -4,7 +4,7 @@ import PrismQ
 import PrismQServer
 import Testing
 
-@Suite("REST producer endpoints")
+@Suite("REST producer endpoints", .timeLimit(.minutes(5)))
 struct ProducerAPITests {
     @Test func enqueueReturnsTheTaskAndHonoursIdempotencyByFieldAndHeader() async throws {
         try await APITester().run { client in

@@ -4,7 +4,7 @@ import PrismQ
 import PrismQClient
 import Testing
 
-@Suite("REST batched settles")
+@Suite("REST batched settles", .timeLimit(.minutes(5)))
 struct SettleAPITests {
     /// Claims `count` tasks of type `t` as worker `w`: their ids and lease tokens.
     func claim(_ count: Int, _ client: APITester.Client) async throws -> [(id: Int, token: Int)] {

@@ -7,7 +7,7 @@ import PrismQServer
 import Prometheus
 import Testing
 
-@Suite("REST worker endpoints, auth and the OpenAPI document")
+@Suite("REST worker endpoints, auth and the OpenAPI document", .timeLimit(.minutes(5)))
 struct WorkerAPITests {
     @Test func aWorkerClaimsHeartbeatsAndCompletesAndAStaleTokenChangesNothing() async throws {
         try await APITester().run { client in
@@ -35,6 +35,9 @@ struct WorkerAPITests {
             let staleComplete = try await client.post(
                 "/queue/tasks/\(id)/complete", #"{"lease_token":"\#(token + 1)"}"#)
             #expect(staleComplete.status == .conflict && staleComplete.errorCode == "lease_lost")
+            let staleFail = try await client.post(
+                "/queue/tasks/\(id)/fail", #"{"lease_token":\#(token + 1),"error":"x","retryable":false}"#)
+            #expect(staleFail.status == .conflict && staleFail.errorCode == "lease_lost")
             #expect(try await client.get("/queue/tasks/\(id)").json["status"] as? String == "running")
 
             let done = try await client.post(
@@ -49,6 +52,42 @@ struct WorkerAPITests {
             #expect(worker?["id"] as? String == "py-1" && worker?["hostname"] is NSNull && worker?["pid"] is NSNull)
             #expect(worker?["state"] as? String == "active" && worker?["current_tasks"] as? Int == 0)
             #expect(worker?["capabilities"] as? [String] == ["a", "b"])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkerWhoseLeaseRanOutAndWasReclaimedCanNoLongerTouchTheTask() async throws {
+        let tester = try await APITester()
+        try await tester.run { client in
+            _ = try await client.post("/queue/tasks", #"{"type":"t"}"#)
+            let claimed = try await client.post("/queue/claim", #"{"worker_id":"w1","lease_seconds":0.1}"#)
+            let first = try #require(claimed.tasks.first, "\(claimed.text)")
+            let id = first["id"] as! Int
+            let oldToken = first["lease_token"] as! Int
+            // The lease runs out; a sweep takes the task back and another worker claims it.
+            var swept = 0
+            while swept == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+                swept = try await tester.queue.requeueExpired(limit: 10)
+            }
+            let second = try await client.post("/queue/claim", #"{"worker_id":"w2","lease_seconds":30}"#).tasks
+            #expect(second.first?["id"] as? Int == id && second.first?["attempts"] as? Int == 2)
+
+            for (route, body) in [
+                ("heartbeat", #"{"lease_token":\#(oldToken)}"#),
+                ("complete", #"{"lease_token":\#(oldToken),"result":{"late":true}}"#),
+                ("fail", #"{"lease_token":\#(oldToken),"error":"late","retryable":true}"#),
+                ("release", #"{"lease_token":\#(oldToken)}"#),
+            ] {
+                let late = try await client.post("/queue/tasks/\(id)/\(route)", body)
+                #expect(late.status == .conflict && late.errorCode == "lease_lost", "\(route): \(late.text)")
+            }
+            let task = try await client.get("/queue/tasks/\(id)").json
+            #expect(task["status"] as? String == "running" && task["claimed_by"] as? String == "w2")
+            #expect(task["attempts"] as? Int == 2 && task["result"] is NSNull)
+            let token = second.first?["lease_token"] as? Int ?? 0
+            let done = try await client.post("/queue/tasks/\(id)/complete", #"{"lease_token":\#(token)}"#)
+            #expect(done.status == .ok && done.json["status"] as? String == "completed")
         }
     }
 
@@ -190,7 +229,7 @@ struct WorkerAPITests {
     }
 }
 
-@Suite("Dashboard and its endpoints")
+@Suite("Dashboard and its endpoints", .timeLimit(.minutes(5)))
 struct DashboardAPITests {
     @Test func theDashboardPageIsServedWithoutAToken() async throws {
         try await APITester(token: "t").run { client in
@@ -228,7 +267,7 @@ struct DashboardAPITests {
     }
 }
 
-@Suite("Metrics")
+@Suite("Metrics", .timeLimit(.minutes(5)))
 struct MetricsAPITests {
     @Test func metricsExportTaskCountersQueueDepthAndPoolStatistics() async throws {
         MetricsTestBootstrap.once()
@@ -261,7 +300,7 @@ enum MetricsTestBootstrap {
     }
 }
 
-@Suite("Server configuration")
+@Suite("Server configuration", .timeLimit(.minutes(5)))
 struct ServerConfigurationTests {
     @Test(arguments: ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"])
     func loopbackAddressesNeedNoToken(host: String) throws {

@@ -2,7 +2,7 @@ import Foundation
 import PrismQ
 import Testing
 
-@Suite("Model values")
+@Suite("Model values", .timeLimit(.minutes(5)))
 struct ModelTests {
     struct Email: Codable, Equatable, Sendable {
         var to: String

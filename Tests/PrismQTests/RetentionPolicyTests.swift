@@ -3,7 +3,7 @@ import PrismQ
 import Testing
 
 /// What a retention policy purges, and what it refuses.
-@Suite("Retention policy")
+@Suite("Retention policy", .timeLimit(.minutes(5)))
 struct RetentionPolicyTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 

@@ -1,7 +1,7 @@
 import PrismQ
 import Testing
 
-@Suite("Retry policy")
+@Suite("Retry policy", .timeLimit(.minutes(5)))
 struct RetryPolicyTests {
     @Test func exponentialDoublesUpToTheCap() {
         let policy = RetryPolicy.exponential(base: .seconds(2), cap: .seconds(60), jitter: .none)

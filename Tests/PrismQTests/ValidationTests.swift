@@ -2,7 +2,7 @@ import Foundation
 import PrismQ
 import Testing
 
-@Suite("Task validation")
+@Suite("Task validation", .timeLimit(.minutes(5)))
 struct ValidationTests {
     let validation = TaskValidation()
 

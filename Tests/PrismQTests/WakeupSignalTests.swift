@@ -1,7 +1,7 @@
 import PrismQ
 import Testing
 
-@Suite("Wake-up signal")
+@Suite("Wake-up signal", .timeLimit(.minutes(5)))
 struct WakeupSignalTests {
     @Test func aNotificationWithNobodyWaitingIsKeptForTheNextWait() async {
         let signal = WakeupSignal()
