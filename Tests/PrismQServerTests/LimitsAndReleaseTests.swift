@@ -26,6 +26,41 @@ struct LimitsAndReleaseTests {
         }
     }
 
+    @Test func oversizedResultsBatchesAndWorkerBodiesGet413AndChangeNothing() async throws {
+        try await APITester(maxPayloadBytes: 100).run { client in
+            let id = try await client.post("/queue/tasks", #"{"type":"t"}"#).json["id"] as! Int
+            let lease = try #require(try await client.post("/queue/claim", #"{"worker_id":"w"}"#).tasks.first)
+            let token = lease["lease_token"] as! Int
+            let big = "\"" + String(repeating: "x", count: 200) + "\""
+            let padding = String(repeating: " ", count: 70_000)  // past the 64 KiB of a worker call
+            let refused: [(String, String)] = [
+                ("/queue/tasks/\(id)/complete", #"{"lease_token":\#(token),"result":\#(big)}"#),
+                ("/queue/tasks/batch", #"{"tasks":[{"type":"t"},{"type":"t","payload":\#(big)}]}"#),
+                ("/queue/claim", #"{"worker_id":"w2"\#(padding)}"#),
+                ("/queue/tasks/\(id)/heartbeat", #"{"lease_token":\#(token)\#(padding)}"#),
+                ("/queue/tasks/\(id)/fail", #"{"lease_token":\#(token),"error":"x"\#(padding)}"#),
+                ("/queue/tasks/\(id)/release", #"{"lease_token":\#(token)\#(padding)}"#),
+            ]
+            for (path, body) in refused {
+                let reply = try await client.post(path, body)
+                #expect(
+                    reply.status == .contentTooLarge && reply.errorCode == "payload_too_large", "\(path): \(reply.text)"
+                )
+            }
+            let task = try await client.get("/queue/tasks/\(id)").json
+            #expect(
+                task["status"] as? String == "running"
+                    && task["lease_expires_at"] as? String == lease["lease_expires_at"] as? String, "\(task)")
+            #expect(task["attempts"] as? Int == 1 && task["result"] is NSNull)
+            let stats = try await client.get("/queue/stats").json
+            #expect((stats["by_status"] as? [String: Int])?.values.reduce(0, +) == 1, "no task of the batch was stored")
+            let workers = try await client.get("/queue/workers").json["workers"] as? [[String: Any]]
+            #expect(workers?.map { $0["id"] as? String } == ["w"], "the refused claim registered nobody")
+            let done = try await client.post("/queue/tasks/\(id)/complete", #"{"lease_token":\#(token)}"#)
+            #expect(done.status == .ok, "the lease was held throughout")
+        }
+    }
+
     /// Arrays `depth` deep.
     static func nested(_ depth: Int) -> String {
         String(repeating: "[", count: depth) + String(repeating: "]", count: depth)

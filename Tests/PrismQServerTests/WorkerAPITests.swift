@@ -195,6 +195,47 @@ struct WorkerAPITests {
         }
     }
 
+    /// Every route but `/health` and the dashboard page, each with a body it would accept:
+    /// without the token each is refused with 401 and changes nothing.
+    @Test func everyRouteButHealthAndTheDashboardRefusesACallerWithoutTheToken() async throws {
+        let authorized: HTTPFields = [.contentType: "application/json", .authorization: "Bearer s3cret"]
+        try await APITester(token: "s3cret").run { client in
+            _ = try await client.post("/queue/tasks", #"{"type":"t"}"#, headers: authorized)
+            let claimed = try await client.post("/queue/claim", #"{"worker_id":"w"}"#, headers: authorized).tasks
+            let lease = try #require(claimed.first)
+            let (id, token) = (lease["id"] as! Int, lease["lease_token"] as! Int)
+            let bodies = [
+                "POST /queue/tasks": #"{"type":"t"}"#, "POST /queue/tasks/batch": #"{"tasks":[{"type":"t"}]}"#,
+                "POST /queue/claim": #"{"worker_id":"x"}"#,
+                "POST /queue/tasks/{id}/heartbeat": #"{"lease_token":\#(token)}"#,
+                "POST /queue/tasks/{id}/complete": #"{"lease_token":\#(token)}"#,
+                "POST /queue/tasks/{id}/fail": #"{"lease_token":\#(token),"error":"x"}"#,
+                "POST /queue/tasks/{id}/release": #"{"lease_token":\#(token)}"#,
+                "POST /queue/settle":
+                    #"{"outcomes":[{"task_id":\#(id),"lease_token":\#(token),"outcome":"complete"}]}"#,
+            ]
+            let open: Set = ["GET /health", "GET /"]
+            var checked = 0
+            for route in QueueServer.routes where !open.contains(route) {
+                let parts = route.split(separator: " ", maxSplits: 1).map(String.init)
+                let path = parts[1].replacingOccurrences(of: "{id}", with: "\(id)")
+                let reply = try await client.request(
+                    HTTPRequest.Method(rawValue: parts[0])!, path,
+                    body: parts[0] == "POST" ? bodies[route] ?? "{}" : nil)
+                #expect(reply.status == .unauthorized && reply.errorCode == "unauthorized", "\(route): \(reply.status)")
+                #expect(reply.headers[.wwwAuthenticate] == "Bearer", "\(route)")
+                checked += 1
+            }
+            #expect(checked == QueueServer.routes.count - open.count)
+            let task = try await client.get("/queue/tasks/\(id)", headers: authorized).json
+            #expect(
+                task["status"] as? String == "running"
+                    && task["lease_expires_at"] as? String == lease["lease_expires_at"] as? String, "nothing changed")
+            let stats = try await client.get("/queue/stats", headers: authorized).json
+            #expect((stats["by_status"] as? [String: Int])?["queued"] == 0, "nothing was enqueued")
+        }
+    }
+
     @Test func openAddressesNeedATokenUnlessInsecure() throws {
         var configuration = ServerConfiguration()
         configuration.host = "0.0.0.0"
