@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "PrismQClient", targets: ["PrismQClient"]),
         .library(name: "PrismQPostgres", targets: ["PrismQPostgres"]),
         .executable(name: "prismq", targets: ["prismq"]),
+        .executable(name: "prismq-chaos", targets: ["prismq-chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -72,6 +73,8 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(name: "PrismQTerminal", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        // What the chaos run and the tests share: free loopback ports, a seeded generator.
+        .target(name: "PrismQHarness", swiftSettings: upcoming),
         .target(
             name: "PrismQBench",
             dependencies: [
@@ -114,11 +117,23 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .executableTarget(
+            name: "prismq-chaos",
+            dependencies: [
+                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQClient", "PrismQHarness",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "PrismQTests", dependencies: ["PrismQ"], swiftSettings: upcoming),
         .testTarget(
             name: "PrismQServerTests",
             dependencies: [
                 "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQServer", "PrismQWire", "PrismQClient",
+                "PrismQHarness",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -150,7 +165,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PrismQCLITests",
-            dependencies: ["PrismQ", "PrismQSQLite", "PrismQPostgres", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQHarness",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: upcoming
         ),
     ]

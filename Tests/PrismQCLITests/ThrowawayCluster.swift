@@ -1,4 +1,5 @@
 import Foundation
+import PrismQHarness
 import Testing
 
 /// Where `scripts/with-postgres` found `initdb` and `pg_ctl`.
@@ -20,7 +21,8 @@ struct ThrowawayCluster {
     init(cli: CLIRunner) async throws {
         self.cli = cli
         bin = try #require(postgresBinaries)
-        port = try Self.freePort()
+        guard let port = LoopbackPort.free() else { throw ClusterFailure(description: "no free port on 127.0.0.1") }
+        self.port = port
         try FileManager.default.createDirectory(
             atPath: cli.directory + "/postgres", withIntermediateDirectories: false,
             attributes: [.posixPermissions: 0o700])
@@ -101,36 +103,6 @@ struct ThrowawayCluster {
             guard errno == EINTR else { return -1 }
         }
         return status
-    }
-
-    /// A port no one listens on now, below the kernel's ephemeral range: a port from that range
-    /// could be taken, between this pick and the server's bind, as the local end of one of
-    /// the many connections the suite makes.
-    private static func freePort() throws -> Int {
-        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
-        let ephemeralStart = range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
-        let candidates = max(1024, ephemeralStart - 12_000)..<max(1025, ephemeralStart)
-        for _ in 0..<100 {
-            let port = Int.random(in: candidates)
-            if canBind(port) { return port }
-        }
-        throw ClusterFailure(description: "no free port in \(candidates)")
-    }
-
-    /// Whether a socket could be bound to `port` on 127.0.0.1 now.
-    private static func canBind(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(descriptor, address, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
     }
 }
 

@@ -130,6 +130,33 @@ struct WorkerProcessTests {
     }
 
     /// Whether any process's command line contains `text`.
+    /// A worker frozen (SIGSTOP) past its lease loses the task to another worker, and when it
+    /// thaws it cannot complete it: the other worker's completion is the only one.
+    @Test(.timeLimit(.minutes(2)))
+    func aWorkerFrozenPastItsLeaseCannotCompleteTheTaskAfterItThaws() async throws {
+        #expect(try await cli.onDatabase("enqueue", "--type", "slow").status == 0)
+        let frozen = try worker(
+            "frozen", ["--type", "slow", "--lease", "1"], exec: #"sleep 1; echo '{"by":"frozen"}'"#)
+        let store = try SQLiteStore(path: cli.database)
+        #expect(try await eventually(timeout: .seconds(30)) { try await store.task(id: 1).claimedBy == "frozen" })
+        kill(frozen.process.processIdentifier, SIGSTOP)
+        // Another worker's sweep takes the expired lease back; it claims and completes the task.
+        let other = try worker("other", ["--type", "slow", "--lease", "30"], exec: #"echo '{"by":"other"}'"#)
+        #expect(try await eventually(timeout: .seconds(30)) { try await store.task(id: 1).status == .completed })
+        kill(frozen.process.processIdentifier, SIGCONT)
+        // Once it has stopped, the thawed worker has done whatever it was going to do.
+        frozen.process.terminate()
+        #expect(await frozen.wait().status == 0)
+        other.process.terminate()
+        #expect(await other.wait().status == 0)
+
+        let task = try await store.task(id: 1)
+        #expect(task.result?.text == #"{"by":"other"}"#, "\(String(describing: task.result))")
+        let logs = try await store.logs(taskID: 1)
+        #expect(logs.map(\.event) == [.enqueued, .claimed, .expired, .claimed, .completed], "\(logs)")
+        #expect(logs.last?.workerID == "other" && task.attempts == 2)
+    }
+
     static func processExists(matching text: String) -> Bool {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.contains { entry in

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import PrismQ
+import PrismQHarness
 import Testing
 
 @testable import PrismQServer
@@ -168,22 +169,5 @@ struct JSONParserTests {
                 && b.allSatisfy { key, value in a.members[key].map { same($0.value, value) } ?? false }
         default: return false
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing document can be found again.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import PrismQ
+import Testing
+
+@testable import PrismQSQLite
+
+/// What a SQLite store does when its disk fails it (docs/failure-modes.md).
+@Suite("SQLite store faults", .timeLimit(.minutes(2)))
+struct FaultTests {
+    let directory = TemporaryDirectory()
+
+    /// A full disk, made by capping the writer connection's `max_page_count` at the file's size.
+    @Test func aFullDiskFailsWritesClearlyKeepsWhatWasAcknowledgedAndRecoversWhenSpaceReturns() async throws {
+        let store = try makeStore(in: directory)
+        let queue = TaskQueue(store: store)
+        let kept = try await queue.enqueue(batch: (0..<10).map { _ in NewTask(type: "t") }).map(\.task.id)
+        try await store.pool.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(pages + 8)")
+        }
+        let payload = try RawJSON(validating: "\"" + String(repeating: "x", count: 20_000) + "\"")
+        var acknowledged: [Int64] = []
+        var failure: QueueError?
+        for _ in 0..<100 {
+            do {
+                acknowledged.append(try await queue.enqueue(NewTask(type: "big", payload: payload)).task.id)
+            } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(
+            failure?.code == .storage && failure?.message.contains("is full") == true, "\(String(describing: failure))")
+        // Reads go on; what was acknowledged is there; the failed enqueue left nothing.
+        for id in kept + acknowledged { #expect(try await queue.task(id: id).status == .queued) }
+        #expect(try await queue.stats().byStatus[.queued] == kept.count + acknowledged.count)
+
+        // Space comes back: the same store writes again, without a restart.
+        try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1000000") }
+        let after = try await queue.enqueue(NewTask(type: "big", payload: payload)).task.id
+        let lease = try #require(try await queue.claim(ClaimRequest(workerID: "w", maxTasks: 1)).first)
+        #expect(try await queue.complete(lease.id, result: nil).status == .completed)
+        #expect(try await queue.task(id: after).status == .queued)
+    }
+}
