@@ -36,12 +36,14 @@ final class GroupCommit: Sendable {
     fileprivate final class Shared: Sendable {
         let pool: DatabasePool
         let checkpointer: Checkpointer?
+        let file: FileIdentity?
         let state = Mutex(State())
         let wakeWriter = DispatchSemaphore(value: 0)
 
-        init(pool: DatabasePool, checkpointer: Checkpointer?) {
+        init(pool: DatabasePool, checkpointer: Checkpointer?, file: FileIdentity?) {
             self.pool = pool
             self.checkpointer = checkpointer
+            self.file = file
         }
     }
 
@@ -51,9 +53,10 @@ final class GroupCommit: Sendable {
     private let shared: Shared
 
     /// Group commit on `pool`'s writer, whose checkpoints `checkpointer` takes over (see
-    /// ``Checkpointer``) while the writer thread runs.
-    init(pool: DatabasePool, checkpointer: Checkpointer?) {
-        shared = Shared(pool: pool, checkpointer: checkpointer)
+    /// ``Checkpointer``) while the writer thread runs. Every commit first checks that the path
+    /// still names `file` (see ``FileIdentity``): if not, the batch fails and nothing commits.
+    init(pool: DatabasePool, checkpointer: Checkpointer?, file: FileIdentity? = nil) {
+        shared = Shared(pool: pool, checkpointer: checkpointer, file: file)
         if let checkpointer {
             try? pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
         }
@@ -199,6 +202,7 @@ final class GroupCommit: Sendable {
                 for job in batch {
                     if !job.run(db, false) { throw RolledBack() }
                 }
+                try shared.file?.verify()
             }
             shared.state.withLock { $0.transactions += 1 }
             for job in batch { job.finish(nil) }
@@ -217,6 +221,7 @@ final class GroupCommit: Sendable {
         do {
             try shared.pool.write { db in
                 for job in batch { _ = job.run(db, true) }
+                try shared.file?.verify()
             }
             shared.state.withLock { $0.transactions += 1 }
             for job in batch { job.finish(nil) }

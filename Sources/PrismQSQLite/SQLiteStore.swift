@@ -76,7 +76,8 @@ public final class SQLiteStore: QueueStore {
         let checkpointThreshold = configuration.profile.walAutocheckpoint
         groupCommit = GroupCommit(
             pool: pool,
-            checkpointer: checkpointThreshold > 0 ? Checkpointer(path: path, threshold: checkpointThreshold) : nil
+            checkpointer: checkpointThreshold > 0 ? Checkpointer(path: path, threshold: checkpointThreshold) : nil,
+            file: FileIdentity(path: path)
         )
         commitWatcher = CommitWatcher(path: path)
     }

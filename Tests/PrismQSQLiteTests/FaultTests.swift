@@ -43,4 +43,27 @@ struct FaultTests {
         #expect(try await queue.complete(lease.id, result: nil).status == .completed)
         #expect(try await queue.task(id: after).status == .queued)
     }
+
+    /// A file deleted, or replaced by another, under a running store: its writes would go into
+    /// a file nobody sees again, so none is acknowledged.
+    @Test(arguments: ["deleted", "replaced"])
+    func writesAreRefusedOnceTheFileIsDeletedOrReplaced(_ fault: String) async throws {
+        let store = try makeStore(in: directory)
+        let queue = TaskQueue(store: store)
+        _ = try await queue.enqueue(NewTask(type: "t"))
+        if fault == "deleted" {
+            #expect(unlink(store.path) == 0)
+        } else {
+            let other = try makeStore(in: directory, name: "other.db")
+            _ = try await TaskQueue(store: other).enqueue(NewTask(type: "other"))
+            #expect(rename(other.path, store.path) == 0)
+        }
+        await #expect(throws: QueueError(.storage)) { try await queue.enqueue(NewTask(type: "t")) }
+        do {
+            _ = try await queue.claim(ClaimRequest(workerID: "w"))
+            Issue.record("a claim was acknowledged on a \(fault) file")
+        } catch {
+            #expect(error.code == .storage && error.message.contains("was deleted or replaced"), "\(error)")
+        }
+    }
 }
