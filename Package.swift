@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .target(
@@ -128,7 +129,11 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "PrismQTests", dependencies: ["PrismQ"], swiftSettings: upcoming),
+        .testTarget(
+            name: "PrismQTests",
+            dependencies: ["PrismQ", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "PrismQServerTests",
             dependencies: [

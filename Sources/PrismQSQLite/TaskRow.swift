@@ -65,7 +65,7 @@ enum TaskRow {
 
     /// A date as milliseconds since 1970.
     static func millis(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        date.millisecondsSince1970
     }
 
     /// A duration in whole milliseconds, rounded up so a short timeout never becomes zero.

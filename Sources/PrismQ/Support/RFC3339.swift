@@ -2,9 +2,9 @@ import Foundation
 
 /// RFC 3339 UTC times with milliseconds (`2026-11-22T09:05:26.123Z`), as the contract writes them.
 public enum RFC3339 {
-    /// Formats a time, truncated to the millisecond.
+    /// Formats a time, to the nearest millisecond (``Foundation/Date/millisecondsSince1970``).
     public static func string(from date: Date) -> String {
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let millis = date.millisecondsSince1970
         let days = millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
         let msOfDay = millis - days * 86_400_000
         let (year, month, day) = civilDate(daysSinceEpoch: days)
