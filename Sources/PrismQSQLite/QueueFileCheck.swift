@@ -188,7 +188,8 @@ public enum QueueFileCheck {
                     problem: "Worker \(worker.id) has been silent for \(duration(worker.seconds)) without stopping.",
                     advice: "it died or hangs; its tasks go back to the queue when their leases expire."))
         }
-        if let schemaVersion = report.schemaVersion, schemaVersion >= 1, report.problems.isEmpty {
+        // Files older than the `settings` table (schema 5) keep no record: nothing to say.
+        if let schemaVersion = report.schemaVersion, schemaVersion >= 5, report.problems.isEmpty {
             addRetentionNote(to: &report, limits: limits, now: now)
         }
         if report.freeBytes > 16 << 20, report.freeBytes * 4 > report.fileBytes {

@@ -21,7 +21,9 @@ final class ChaosActor: Sendable {
     init(name: String, arguments: [String], environment: [String: String] = [:], directory: String) {
         self.name = name
         self.arguments = arguments
+        // No token: the run's server and clients use none, whatever this shell has set.
         self.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            .filter { $0.key != "PRISMQ_API_TOKEN" }
         logPath = directory + "/" + name + ".log"
     }
 
@@ -34,9 +36,9 @@ final class ChaosActor: Sendable {
 
     /// Starts its process (again).
     func start() throws {
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        output.seekToEndOfFile()
+        let descriptor = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: logPath]) }
+        let output = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
@@ -52,11 +54,13 @@ final class ChaosActor: Sendable {
                 if !state.killedByUs { state.unexpectedExits += 1 }
             }
         }
+        // Under the lock, so that an exit at once is recorded against this process; the state
+        // changes only once it runs (a process that never started has no pid to signal).
         try state.withLock { state in
+            try process.run()
             state.exited = false
             state.killedByUs = false
             state.process = process
-            try process.run()
         }
         try? output.close()
     }
@@ -64,7 +68,7 @@ final class ChaosActor: Sendable {
     /// Sends `signal` (SIGKILL by default) if it runs; the controller's own, not an unexpected exit.
     func kill(_ signal: Int32 = SIGKILL) {
         state.withLock { state in
-            guard !state.exited, let process = state.process else { return }
+            guard !state.exited, let process = state.process, process.processIdentifier > 0 else { return }
             state.killedByUs = true
             _ = Foundation.kill(process.processIdentifier, signal)
         }

@@ -76,9 +76,6 @@ enum ChaosAudit {
         for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count == 2, let id = Int64(fields[0]), let sequence = Int(fields[1]) else { continue }
-            if let earlier = acknowledged[sequence], earlier != id {
-                acknowledged[-sequence - 1] = id  // one key, two tasks: kept to be reported
-            }
             acknowledged[sequence] = id
         }
         return acknowledged
@@ -108,13 +105,8 @@ enum ChaosAudit {
         var report = ChaosReport()
         report.handlerRuns = effects.values.reduce(0, +)
         report.tasksRunMoreThanOnce = effects.values.filter { $0 > 1 }.count
-        for (sequence, id) in acknowledgements where sequence < 0 {
-            report.duplicates += 1
-            report.problems.append("sequence \(-sequence - 1) was acknowledged as two tasks (\(id) and another)")
-        }
-        let acknowledged = acknowledgements.filter { $0.key >= 0 }
-        report.acknowledged = acknowledged.count
-        for (sequence, id) in acknowledged.sorted(by: { $0.key < $1.key }) {
+        report.acknowledged = acknowledgements.count
+        for (sequence, id) in acknowledgements.sorted(by: { $0.key < $1.key }) {
             guard let task = try await storedTask(queue, id) else {
                 report.lost += 1
                 report.problems.append("task \(id) (sequence \(sequence)) was acknowledged and is gone")
@@ -137,43 +129,52 @@ enum ChaosAudit {
             if task.status == .completed, effects[id] == nil {
                 report.problems.append("task \(id) completed but no handler run finished for it")
             }
-            let events = try await queue.logs(taskID: id).map(\.event)
+            let history = try await queue.logs(taskID: id)
+            let events = history.map(\.event)
             if events.filter({ $0 == .completed }).count > 1 {
                 report.duplicates += 1
                 report.problems.append("task \(id) completed more than once: \(events)")
-            } else if let broken = historyProblem(events, task: task) {
+            } else if let broken = historyProblem(history, task: task) {
                 report.problems.append("task \(id): \(broken): \(events)")
             }
         }
+        // A task no acknowledgement names is an enqueue that a retry with the same key
+        // repeated instead of finding: a duplicate.
         report.stored = try await storedTaskCount(queue)
-        if report.stored != report.acknowledged {
-            report.problems.append("\(report.stored) tasks are in the queue, \(report.acknowledged) were acknowledged")
+        if report.stored > report.acknowledged {
+            report.duplicates += report.stored - report.acknowledged
+            report.problems.append(
+                "\(report.stored) tasks are in the queue, \(report.acknowledged) were acknowledged: "
+                    + "an idempotency key made more than one")
         }
         return report
     }
 
     /// What is wrong with a task's history, replayed as state changes; `nil` when nothing is.
-    static func historyProblem(_ events: [TaskLogEntry.Event], task: QueueTask) -> String? {
-        guard events.first == .enqueued else { return "it does not start with enqueued" }
-        enum State { case queued, running, completed, ended }
+    /// A failure or an expiry says in its message whether the task went `dead` (for good) or
+    /// back to the queue.
+    static func historyProblem(_ history: [TaskLogEntry], task: QueueTask) -> String? {
+        guard history.first?.event == .enqueued else { return "it does not start with enqueued" }
+        enum State { case queued, running, completed, dead }
         var state = State.queued
         var claims = 0
         var releases = 0
-        for event in events.dropFirst() {
-            switch (state, event) {
-            case (.queued, .claimed), (.ended, .claimed):
+        for entry in history.dropFirst() {
+            switch (state, entry.event) {
+            case (.queued, .claimed):
                 state = .running
                 claims += 1
             case (.running, .completed): state = .completed
-            case (.running, .failed), (.running, .expired): state = .ended  // queued again, or dead
+            case (.running, .failed), (.running, .expired):
+                state = (entry.message ?? "").hasPrefix("dead") ? .dead : .queued
             case (.running, .released):
                 state = .queued
                 releases += 1
-            default: return "\(event) cannot follow the state before it"
+            default: return "\(entry.event) cannot follow the state before it"
             }
         }
         switch (state, task.status) {
-        case (.completed, .completed), (.ended, .dead): break
+        case (.completed, .completed), (.dead, .dead): break
         default: return "its history ends otherwise than its status, \(task.status.rawValue)"
         }
         return claims - releases == task.attempts

@@ -49,6 +49,7 @@ struct ChaosProducer: AsyncParsableCommand {
     @Option var duration: Double
     @Option var rate: Double = 40
     @Option(name: .customLong("max-attempts")) var maxAttempts = 20
+    @Option(name: .customLong("key-prefix")) var keyPrefix = "chaos"
 
     func run() async throws {
         let queue = TaskQueue(store: try RemoteStore(url: server))
@@ -58,14 +59,19 @@ struct ChaosProducer: AsyncParsableCommand {
         while ContinuousClock.now < deadline {
             let task = NewTask(
                 type: ChaosTask.type, payload: try RawJSON(validating: ChaosTask.payload(sequence)),
-                maxAttempts: maxAttempts, idempotencyKey: "chaos-\(sequence)")
+                maxAttempts: maxAttempts, idempotencyKey: "\(keyPrefix)-\(sequence)")
+            var failingSince: ContinuousClock.Instant?
             while true {
                 do {
                     let result = try await queue.enqueue(task)
                     log.append("\(result.task.id) \(sequence)")
                     break
                 } catch {
-                    // The server is down or busy: the same key again, until it answers.
+                    // The server is down or busy: the same key again, until it answers (a
+                    // server that refuses for a minute on end is not coming back).
+                    let since = failingSince ?? .now
+                    guard ContinuousClock.now - since < .seconds(60) else { throw error }
+                    failingSince = since
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }

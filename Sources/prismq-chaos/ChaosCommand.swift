@@ -58,7 +58,7 @@ struct AppendLog: Sendable {
 
     init(path: String) throws {
         descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw ValidationError("Cannot open \(path) for appending.") }
+        guard descriptor >= 0 else { throw ChaosFailure("Cannot open \(path) for appending.") }
     }
 
     func append(_ line: String) {
@@ -70,4 +70,11 @@ struct AppendLog: Sendable {
 /// Prints `text` on standard output at once (unbuffered, so a log file shows it as it happens).
 func say(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// Why a chaos run could not go on (not a broken promise: those are in the report).
+struct ChaosFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
 }

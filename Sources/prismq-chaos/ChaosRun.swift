@@ -42,12 +42,17 @@ struct ChaosRun: AsyncParsableCommand {
         let seconds = try Self.seconds(duration)
         let seed = self.seed ?? UInt64.random(in: 0...UInt64.max)
         var random = SeededGenerator(seed: seed)
+        // The audit counts every task in the queue as this run's.
+        if let db, try await ChaosAudit.storedTaskCount(try await ChaosStore.open(db)) > 0 {
+            throw ChaosFailure(
+                "The queue at \(Self.redacted(db)) is not empty: give an empty one (a new file or schema).")
+        }
         let directory = try Self.makeDirectory()
         let database = db ?? directory + "/queue.db"
         let chaos = Self.ownPath()
         let prismq =
             self.prismq ?? URL(fileURLWithPath: chaos).deletingLastPathComponent().appendingPathComponent("prismq").path
-        guard let port = LoopbackPort.free() else { throw ValidationError("No free port on 127.0.0.1.") }
+        guard let port = LoopbackPort.free() else { throw ChaosFailure("No free port on 127.0.0.1.") }
         let url = "http://127.0.0.1:\(port)"
         let effects = directory + "/effects.txt"
         let acks = directory + "/acks.txt"
@@ -78,6 +83,7 @@ struct ChaosRun: AsyncParsableCommand {
             name: "producer",
             arguments: [
                 chaos, "produce", "--server", url, "--acks", acks, "--duration", "\(seconds)", "--rate", "\(rate)",
+                "--key-prefix", "chaos-" + URL(fileURLWithPath: directory).lastPathComponent,
             ],
             directory: directory)
 
@@ -87,7 +93,7 @@ struct ChaosRun: AsyncParsableCommand {
         do {
             try server.start()
             guard await Self.waitForPort(port, timeout: .seconds(60)) else {
-                throw ValidationError("prismq serve did not start: \(server.outputTail())")
+                throw ChaosFailure("prismq serve did not start: \(server.outputTail())")
             }
             for victim in victims.dropFirst() { try victim.start() }
             try producer.start()
@@ -99,13 +105,15 @@ struct ChaosRun: AsyncParsableCommand {
             while ContinuousClock.now < end {
                 let now = ContinuousClock.now
                 if now >= nextKill {
+                    // Every draw is made whatever happens, so a seed gives one schedule.
                     let victim = victims[Int.random(in: 0..<victims.count, using: &random)]
+                    let restartAt = now + Self.between(0.1, 1.0, using: &random)
+                    nextKill = now + Self.between(0.3, 1.5, using: &random)
                     if victim.isRunning {
                         victim.kill()
                         kills[victim.name, default: 0] += 1
-                        restarts[ObjectIdentifier(victim)] = now + Self.between(0.1, 1.0, using: &random)
+                        restarts[ObjectIdentifier(victim)] = restartAt
                     }
-                    nextKill = now + Self.between(0.3, 1.5, using: &random)
                 }
                 for victim in victims where !victim.isRunning && (restarts[ObjectIdentifier(victim)] ?? now) <= now {
                     restarts[ObjectIdentifier(victim)] = nil
@@ -114,11 +122,15 @@ struct ChaosRun: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(20))
             }
 
-            // Everything runs again; the producer finishes; the queue drains.
+            // Everything runs again (once the last ones killed have ended); the producer
+            // finishes; the queue drains.
+            for victim in victims where restarts[ObjectIdentifier(victim)] != nil {
+                _ = await victim.waitForExit(timeout: .seconds(10))
+            }
             for victim in victims where !victim.isRunning { try victim.start() }
             guard await producer.waitForExit(timeout: .seconds(300)), producer.lastStatus == 0 else {
                 producer.kill()
-                throw ValidationError("the producer did not finish: \(producer.outputTail())")
+                throw ChaosFailure("the producer did not finish: \(producer.outputTail())")
             }
             drained = await Self.drain(try await ChaosStore.open(database), timeout: .seconds(180))
             for victim in victims { victim.kill(SIGTERM) }
@@ -188,7 +200,7 @@ struct ChaosRun: AsyncParsableCommand {
     static func makeDirectory() throws -> String {
         let temporary = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
         var template = Array((temporary + "prismq-chaos-XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else { throw ValidationError("Cannot make a temporary directory.") }
+        guard let made = mkdtemp(&template) else { throw ChaosFailure("Cannot make a temporary directory.") }
         return String(cString: made)
     }
 

@@ -136,15 +136,26 @@ struct WorkerProcessTests {
     func aWorkerFrozenPastItsLeaseCannotCompleteTheTaskAfterItThaws() async throws {
         #expect(try await cli.onDatabase("enqueue", "--type", "slow").status == 0)
         let frozen = try worker(
-            "frozen", ["--type", "slow", "--lease", "1"], exec: #"sleep 1; echo '{"by":"frozen"}'"#)
+            "frozen", ["--type", "slow", "--lease", "1", "--log-level", "info"],
+            exec: #"sleep 4; echo '{"by":"frozen"}'"#)
         let store = try SQLiteStore(path: cli.database)
-        #expect(try await eventually(timeout: .seconds(30)) { try await store.task(id: 1).claimedBy == "frozen" })
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                let task = try await store.task(id: 1)
+                return task.status == .running && task.claimedBy == "frozen"
+            })
         kill(frozen.process.processIdentifier, SIGSTOP)
         // Another worker's sweep takes the expired lease back; it claims and completes the task.
         let other = try worker("other", ["--type", "slow", "--lease", "30"], exec: #"echo '{"by":"other"}'"#)
         #expect(try await eventually(timeout: .seconds(30)) { try await store.task(id: 1).status == .completed })
         kill(frozen.process.processIdentifier, SIGCONT)
-        // Once it has stopped, the thawed worker has done whatever it was going to do.
+        // Thawed, it finds its lease gone (on renewal) or its completion refused; it says so.
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                let said = String(decoding: FileManager.default.contents(atPath: frozen.err) ?? Data(), as: UTF8.self)
+                return said.contains("Lease lost; the outcome is dropped")
+                    || said.contains("The outcome was not recorded")
+            })
         frozen.process.terminate()
         #expect(await frozen.wait().status == 0)
         other.process.terminate()

@@ -41,4 +41,15 @@ struct RetentionPolicyTests {
         #expect(throws: QueueError.self) { try policy.validate() }
         #expect(throws: Never.self) { try RetentionPolicy().validate() }
     }
+
+    @Test func rulesWriteEachDurationInItsLargestWholeUnit() {
+        let cases: [(Duration?, String)] = [
+            (.zero, "0s"), (.milliseconds(500), "0.5s"), (.seconds(45), "45s"), (.seconds(5400), "90m"),
+            (.seconds(7200), "2h"), (.seconds(0.7 * 86400), "1008m"), (.seconds(36500 * 86400), "36500d"),
+            (.milliseconds(1500), "1.5s"), (nil, "forever"),
+        ]
+        for (keep, text) in cases {
+            #expect(RetentionPolicy.keeping(keep).rules == "completed=\(text) dead=\(text) cancelled=\(text)")
+        }
+    }
 }

@@ -105,13 +105,15 @@ public struct RetentionPolicy: Sendable, Hashable {
         return (statuses + overrides).joined(separator: " ")
     }
 
-    /// `keep` in the largest unit that writes it whole: `30d`, `6h`, `90m`, `45s`, `0.5s`.
+    /// `keep`, to the millisecond, in the largest unit that writes it whole: `30d`, `6h`,
+    /// `90m`, `45s`, `0.5s`, `0s`.
     private static func text(_ keep: Duration) -> String {
-        let seconds = keep.inSeconds
-        for (unit, size) in [("d", 86400.0), ("h", 3600), ("m", 60)] where seconds >= size {
-            if seconds.truncatingRemainder(dividingBy: size) == 0 { return "\(Int64(seconds / size))\(unit)" }
+        let millis = Int64((keep.inSeconds * 1000).rounded())
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        where millis >= size && millis % size == 0 {
+            return "\(millis / size)\(unit)"
         }
-        return seconds == seconds.rounded() ? "\(Int64(seconds))s" : "\(seconds)s"
+        return millis == 0 ? "0s" : "\(Double(millis) / 1000)s"
     }
 
     /// - Throws: `invalidArgument` for a status that is not finished, a bad type name or a

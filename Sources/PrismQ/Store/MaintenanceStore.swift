@@ -35,6 +35,12 @@ public protocol MaintenanceStore: Sendable {
 }
 
 extension MaintenanceStore {
+    /// Records nothing: a store of its own may keep no record (`prismq check` then shows none).
+    public func recordRetention(_ policy: RetentionPolicy, at date: Date) async throws(QueueError) {}
+
+    /// None recorded.
+    public func recordedRetention() async throws(QueueError) -> RecordedRetention? { nil }
+
     /// Deletes finished tasks (`completed`, `dead`, `cancelled`) of every type that finished
     /// before `cutoff`, at most `limit` (≥ 1) in one transaction per status.
     ///

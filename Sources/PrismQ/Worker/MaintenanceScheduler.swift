@@ -28,15 +28,15 @@ public struct MaintenanceScheduler: Service {
         self.logger = logger
     }
 
-    /// Runs once: records the retention policy in the store (for `prismq check`), purges what
-    /// it says in batches of 1000 until nothing is left to purge, then maintains.
+    /// Runs once: purges what the retention policy says in batches of 1000 until nothing is
+    /// left to purge, maintains, then records in the store that the policy was applied (what
+    /// `prismq check` shows).
     ///
     /// - Returns: how many tasks it deleted.
     @discardableResult
     public func runOnce() async throws(QueueError) -> Int {
         var deleted = 0
-        try retention?.validate()
-        try await queue.recordRetention(retention ?? .keeping(nil), at: now())
+        let round = now()
         if let retention {
             for selection in retention.selections(now: now()) {
                 deleted += try await queue.purgeAll(selection)
@@ -47,6 +47,7 @@ public struct MaintenanceScheduler: Service {
             }
         }
         try await queue.maintain()
+        try await queue.recordRetention(retention ?? .keeping(nil), at: round)
         return deleted
     }
 
