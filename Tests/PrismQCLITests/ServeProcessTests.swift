@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -128,6 +129,23 @@ struct ServeProcessTests {
         #expect(task["status"] as? String == "queued" && task["attempts"] as? Int == 0)
         let logs = try await cli.run(["get", "1", "--server", url]).stdout
         #expect(logs.contains("released"))
+    }
+
+    /// `/health` answers 503 while the database cannot answer (here: its tasks table renamed
+    /// away by another connection), and 200 again once it can.
+    @Test func healthAnswers503WhileTheDatabaseCannotAnswerAndRecovers() async throws {
+        let (server, base) = try await serve()
+        defer { if server.process.isRunning { server.process.terminate() } }
+        #expect(try await call("GET", base + "/health").0 == 200)
+        let other = try DatabaseQueue(path: cli.database)
+        try await other.write { try $0.execute(sql: "ALTER TABLE tasks RENAME TO tasks_away") }
+        let (status, health) = try await call("GET", base + "/health")
+        #expect(status == 503 && health["status"] as? String == "unavailable", "\(status) \(health)")
+        try await other.write { try $0.execute(sql: "ALTER TABLE tasks_away RENAME TO tasks") }
+        try other.close()
+        #expect(try await eventually(timeout: .seconds(30)) { try await call("GET", base + "/health").0 == 200 })
+        server.process.terminate()
+        #expect(await server.wait().status == 0)
     }
 
     @Test func anOpenAddressWithoutATokenIsRefused() async throws {

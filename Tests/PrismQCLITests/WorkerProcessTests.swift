@@ -168,6 +168,30 @@ struct WorkerProcessTests {
         #expect(logs.last?.workerID == "other" && task.attempts == 2)
     }
 
+    /// SIGTERM to a worker on the database holding two tasks: the one whose command ends within
+    /// `--grace` completes, the other's command is killed and its task handed back unspent.
+    @Test(.timeLimit(.minutes(2)))
+    func sigtermFinishesWhatEndsWithinTheGraceAndHandsTheRestBack() async throws {
+        #expect(try await cli.onDatabase("enqueue", "--type", "quick").status == 0)
+        #expect(try await cli.onDatabase("enqueue", "--type", "slow").status == 0)
+        let exec = #"if [ "$PRISMQ_TASK_TYPE" = quick ]; then sleep 1.5; else sleep 67; fi; echo '{}'"#
+        let running = try worker("graceful", ["--concurrency", "2", "--grace", "5"], exec: exec)
+        let store = try SQLiteStore(path: cli.database)
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                let (quick, slow) = (try await store.task(id: 1), try await store.task(id: 2))
+                return quick.status == .running && slow.status == .running
+            })
+        running.process.terminate()
+        #expect(await running.wait().status == 0)
+
+        #expect(try await store.task(id: 1).status == .completed, "the quick command ended within the grace")
+        let slow = try await store.task(id: 2)
+        #expect(slow.status == .queued && slow.attempts == 0, "\(slow)")
+        #expect(try await store.logs(taskID: 2).map(\.event) == [.enqueued, .claimed, .released])
+        #expect(await eventually(timeout: .seconds(10)) { !Self.processExists(matching: "sleep 67") }, "killed")
+    }
+
     static func processExists(matching text: String) -> Bool {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.contains { entry in
