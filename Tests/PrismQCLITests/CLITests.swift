@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import PrismQSQLite
 import Testing
 
 @Suite("prismq CLI, end to end through the built binary", .timeLimit(.minutes(5)))
@@ -234,12 +236,24 @@ struct CLITests {
     }
 
     @Test func concurrentProcessesWithOneIdempotencyKeyCreateOneTask() async throws {
+        // The barrier: a write lock held while the processes start, so that they all wait on it
+        // (within the conservative profile's 10 s busy timeout) and race once it goes.
+        _ = try SQLiteStore(path: cli.database)
+        var unsafe = Configuration()
+        unsafe.allowsUnsafeTransactions = true
+        let blocker = try DatabaseQueue(path: cli.database, configuration: unsafe)
+        try blocker.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
         let processes = try (0..<8).map { n in
             try cli.start([
-                "enqueue", "--db", cli.database, "--type", "t", "--payload", "\(n)", "--idempotency-key", "once",
-                "--json",
+                "enqueue", "--db", cli.database, "--profile", "conservative", "--type", "t", "--payload", "\(n)",
+                "--idempotency-key", "once", "--json",
             ])
         }
+        _ = await eventually(timeout: .seconds(3)) {
+            processes.allSatisfy { Self.hasOpen(self.cli.database, $0.process.processIdentifier) }
+        }
+        try blocker.inDatabase { try $0.execute(sql: "COMMIT") }
+        try blocker.close()
         var outputs: [CLIRunner.Output] = []
         for process in processes { outputs.append(await process.wait()) }
         #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs.map(\.stderr))")
@@ -247,6 +261,14 @@ struct CLITests {
         #expect(Set(ids).count == 1)
         let list = try CLIRunner.object(try await cli.onDatabase("list", "--json").stdout)
         #expect((list["tasks"] as! [Any]).count == 1)
+    }
+
+    /// Whether process `pid` has the file at `path` open.
+    static func hasOpen(_ path: String, _ pid: Int32) -> Bool {
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        return descriptors.contains {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == path
+        }
     }
 
     @Test func listPagesWithTheCursorItPrints() async throws {
