@@ -11,8 +11,10 @@ import Synchronization
 /// goes on while more are waiting; it sleeps only when none are. So an idle store adds no
 /// latency, and a busy one commits back to back with no hop between threads but the caller's.
 /// A write that fails rolls back alone and fails only its caller (the batch runs again with a
-/// savepoint per write); each caller resumes only after the commit that holds its write, so the durability
-/// of the PRAGMA profile is unchanged.
+/// savepoint per write); a failure of the transaction itself (a `BEGIN` busy past the timeout,
+/// a failed `COMMIT`) fails every write of it, none of which committed. Each caller resumes
+/// only after the commit that holds its write, so the durability of the PRAGMA profile is
+/// unchanged.
 final class GroupCommit: Sendable {
     /// One caller's write: runs inside the batch's transaction, then learns how the commit went.
     fileprivate struct Job: Sendable {

@@ -57,6 +57,71 @@ struct GroupCommitTests {
         #expect(logs == 271)
     }
 
+    /// A `BEGIN` that stays busy fails every write waiting behind it, each caller once (none
+    /// left hanging), and stores nothing; the next write after the lock goes through.
+    @Test func aBusyBeginFailsEveryWaitingWriteAndTheNextOneGoesThrough() async throws {
+        var quick = SQLiteConfiguration()
+        quick.profile.busyTimeout = .milliseconds(100)
+        let store = try SQLiteStore(path: directory.file("queue.db"), configuration: quick)
+        var unsafe = Configuration()
+        unsafe.allowsUnsafeTransactions = true
+        let blocker = try DatabaseQueue(path: store.path, configuration: unsafe)
+        try blocker.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let codes = await withTaskGroup(of: QueueError.Code?.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    do {
+                        _ = try await store.enqueue([NewTask(type: "t")])
+                        return nil
+                    } catch {
+                        return (error as? QueueError)?.code
+                    }
+                }
+            }
+            return await group.reduce(into: [QueueError.Code?]()) { $0.append($1) }
+        }
+        try blocker.inDatabase { try $0.execute(sql: "COMMIT") }
+        #expect(codes.count == 50 && codes.allSatisfy { $0 == .busy }, "\(codes)")
+        #expect(try await store.stats().byStatus[.queued] == 0)
+        _ = try await store.enqueue([NewTask(type: "t")])
+        #expect(try await store.stats().byStatus[.queued] == 1)
+    }
+
+    /// A `COMMIT` that fails (here a deferred foreign key one write broke) fails every write of
+    /// its transaction, none of which is stored: each caller's answer matches what is stored.
+    @Test func aFailedCommitFailsEveryWriteOfItsTransactionAndStoresNoneOfThem() async throws {
+        let store = try makeStore(in: directory)
+        try await store.pool.write { db in
+            try db.execute(
+                sql:
+                    "CREATE TABLE probe (n INTEGER, parent INTEGER REFERENCES tasks (id) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        }
+        let answers = await withTaskGroup(of: (Int, Bool).self) { group in
+            for n in 0..<40 {
+                group.addTask {
+                    do {
+                        try await store.write { db in
+                            // Write 7 points at no task: fine until its transaction commits.
+                            try db.execute(
+                                sql: "INSERT INTO probe (n, parent) VALUES (?, ?)",
+                                arguments: [n, n == 7 ? 999_999 : nil])
+                        }
+                        return (n, true)
+                    } catch {
+                        return (n, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [(Int, Bool)]()) { $0.append($1) }
+        }
+        let stored = try await store.pool.read { db in try Int.fetchSet(db, sql: "SELECT n FROM probe") }
+        #expect(answers.count == 40)
+        for (n, succeeded) in answers { #expect(succeeded == stored.contains(n), "write \(n)") }
+        #expect(!stored.contains(7), "the broken write never commits")
+        _ = try await store.enqueue([NewTask(type: "t")])
+    }
+
     @Test func checkpointsRunOnTheirOwnThreadOnceTheWALReachesTheProfilesSize() async throws {
         var profile = SQLitePragmaProfile.balanced
         profile.walAutocheckpoint = 50
