@@ -148,27 +148,6 @@ struct ServeProcessTests {
         #expect(await server.wait().status == 0)
     }
 
-    /// `--profile` reaches the server's connections: `balanced` maps the file into memory
-    /// (`mmap_size` 128 MiB) once it reads it, `conservative` (`mmap_size` 0) never does.
-    @Test func theProfileGivenIsTheOneTheServersConnectionsUse() async throws {
-        for (profile, maps) in [("conservative", false), ("balanced", true)] {
-            let (server, base) = try await serve(["--profile", profile])
-            defer { if server.process.isRunning { server.process.terminate() } }
-            for _ in 0..<3 {
-                _ = try await call("POST", base + "/queue/tasks", #"{"type":"t"}"#)
-                #expect(try await call("GET", base + "/queue/stats").0 == 200)
-            }
-            let mapped = String(
-                decoding: FileManager.default.contents(atPath: "/proc/\(server.process.processIdentifier)/maps")
-                    ?? Data(),
-                as: UTF8.self
-            ).contains(cli.database)
-            #expect(mapped == maps, "--profile \(profile): the file is \(mapped ? "" : "not ")mapped")
-            server.process.terminate()
-            #expect(await server.wait().status == 0)
-        }
-    }
-
     @Test func anOpenAddressWithoutATokenIsRefused() async throws {
         let output = try await cli.run(["serve", "--db", cli.database, "--host", "0.0.0.0", "--port", "0"])
         #expect(output.status == 1)
