@@ -74,12 +74,16 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(name: "PrismQTerminal", dependencies: ["PrismQ"], swiftSettings: upcoming),
-        // What the chaos run and the tests share: free loopback ports, a seeded generator.
-        .target(name: "PrismQHarness", swiftSettings: upcoming),
+        // What the chaos run, the bench and the tests share: loopback ports and connections, a
+        // raw HTTP connection, a seeded generator, a held SQLite write lock, `eventually`.
+        .target(
+            name: "PrismQHarness", dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming
+        ),
         .target(
             name: "PrismQBench",
             dependencies: [
-                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQTerminal", "PrismQWire",
+                "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQTerminal", "PrismQWire", "PrismQHarness",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -94,6 +98,7 @@ let package = Package(
             dependencies: [
                 "PrismQ", "PrismQWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,7 +156,8 @@ let package = Package(
         .testTarget(
             name: "PrismQSQLiteTests",
             dependencies: [
-                "PrismQ", "PrismQSQLite", "PrismQConformance", .product(name: "GRDB", package: "GRDB.swift"),
+                "PrismQ", "PrismQSQLite", "PrismQConformance", "PrismQHarness",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,7 +168,7 @@ let package = Package(
         .testTarget(
             name: "PrismQPostgresTests",
             dependencies: [
-                "PrismQ", "PrismQPostgres", "PrismQConformance",
+                "PrismQ", "PrismQPostgres", "PrismQConformance", "PrismQHarness",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

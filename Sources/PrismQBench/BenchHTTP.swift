@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PrismQ
+import PrismQHarness
 import PrismQSQLite
 import Synchronization
 
@@ -143,20 +144,10 @@ final class HTTPConnection: @unchecked Sendable {  // used by one thread at a ti
     private(set) var latencies: [Double] = []
 
     init(port: Int) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(socket)
+        guard let socket = LoopbackPort.connection(to: port) else {
             throw ValidationError("Cannot connect to 127.0.0.1:\(port).")
         }
+        self.socket = socket
         var noDelay: Int32 = 1
         setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
     }

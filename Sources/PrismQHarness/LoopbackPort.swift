@@ -21,15 +21,36 @@ public enum LoopbackPort {
         withSocket(port) { descriptor, address, length in connect(descriptor, address, length) == 0 }
     }
 
+    /// A TCP socket connected to 127.0.0.1:`port` (the caller closes it), or `nil` with
+    /// `errno` set.
+    public static func connection(to port: Int) -> Int32? {
+        var connected: Int32?
+        _ = withSocket(port, keep: true) { descriptor, address, length in
+            guard connect(descriptor, address, length) == 0 else {
+                let error = errno
+                close(descriptor)
+                errno = error
+                return false
+            }
+            connected = descriptor
+            return true
+        }
+        return connected
+    }
+
     /// Whether a socket could be bound to 127.0.0.1:`port` now.
     static func canBind(_ port: Int) -> Bool {
         withSocket(port) { descriptor, address, length in bind(descriptor, address, length) == 0 }
     }
 
-    private static func withSocket(_ port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
+    /// Runs `body` on a new socket and the address 127.0.0.1:`port`; closes the socket after,
+    /// unless `keep` (then `body` owns it).
+    private static func withSocket(
+        _ port: Int, keep: Bool = false, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool
+    ) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
+        defer { if !keep { close(descriptor) } }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")

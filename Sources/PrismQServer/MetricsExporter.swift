@@ -2,11 +2,13 @@ import Hummingbird
 import PrismQ
 import Prometheus
 
-/// `/metrics`: the registry's metrics, with the queue's depth and the store's pool counters
-/// read fresh at each scrape.
+/// `/metrics`: the registry's metrics, with the queue's depth, the store's pool counters and
+/// (in `prismq serve`) the server's pending and refused writes read fresh at each scrape.
 struct MetricsExporter: Sendable {
     let queue: TaskQueue
     let registry: PrometheusCollectorRegistry
+    /// The server's back-pressure on writes; `nil` where no queue is served.
+    var writeGate: WriteGate?
 
     /// Answers `GET /metrics` on `router` with ``scrape()``, as Prometheus text.
     func addRoute(to router: Router<BasicRequestContext>) {
@@ -49,6 +51,10 @@ struct MetricsExporter: Sendable {
         ]
         for (name, value) in values {
             registry.makeGauge(name: "prismq_store_" + name).set(Double(value))
+        }
+        if let writeGate {
+            registry.makeGauge(name: "prismq_server_pending_writes").set(Double(writeGate.pending))
+            registry.makeGauge(name: "prismq_server_refused_writes").set(Double(writeGate.refused))
         }
         return registry.emitToString()
     }

@@ -27,7 +27,7 @@ extension QueueAPI {
             try claim.allowOnly(Self.claimFields)
             return try Self.claimRequest(claim)
         }
-        let result = try await queue.settle(settlements, thenClaim: claim)
+        let result = try await writeGate.admit { try await queue.settle(settlements, thenClaim: claim) }
         let outcomes = zip(settlements, result.outcomes).map { settlement, outcome in
             var writer = JSONWriter()
             writer.add("task_id", settlement.lease.taskID)

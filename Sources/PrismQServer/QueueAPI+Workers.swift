@@ -16,7 +16,7 @@ extension QueueAPI {
         try body.allowOnly(Self.waitingClaimFields)
         let claim = try Self.claimRequest(body)
         let wait = min(try body.seconds("wait_seconds", in: 0...30) ?? .zero, configuration.claimWaitLimit)
-        var leases = try await queue.claim(claim)
+        var leases = try await writeGate.admit { try await queue.claim(claim) }
         let waits = leases.isEmpty && wait > .zero
         if waits {
             let waiter = try waitRoom.enter(capabilities: claim.capabilities)
@@ -80,7 +80,7 @@ extension QueueAPI {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
             guard await waiter.signal.wait(timeout: remaining), !waiter.isGone else { continue }
-            let leases = try await queue.claim(claim)
+            let leases = try await writeGate.admit { try await queue.claim(claim) }
             waitRoom.attempted(waiter, claimed: !leases.isEmpty)
             if !leases.isEmpty { return leases }
         }
@@ -93,7 +93,8 @@ extension QueueAPI {
         let id = try Self.id(context)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["lease_token"])
-        return Self.json(try await queue.release(LeaseID(taskID: id, token: try Self.token(body))).json())
+        let lease = LeaseID(taskID: id, token: try Self.token(body))
+        return Self.json(try await writeGate.admit { try await queue.release(lease) }.json())
     }
 
     /// `POST /queue/tasks/{id}/heartbeat`: extends the lease by `lease_seconds`, or by the
@@ -105,7 +106,7 @@ extension QueueAPI {
         let lease = LeaseID(taskID: id, token: try Self.token(body))
         let task = try await queue.task(id: id)  // an unknown id is a 404, not a lost lease
         let duration = try body.seconds("lease_seconds", in: 0.1...86_400) ?? task.leaseDuration
-        let renewed = try await queue.renew(lease, for: duration ?? .seconds(30))
+        let renewed = try await writeGate.admit { try await queue.renew(lease, for: duration ?? .seconds(30)) }
         var writer = JSONWriter()
         writer.add("lease_expires_at", renewed.expiresAt)
         writer.add("cancel_requested", renewed.cancelRequested)
@@ -118,7 +119,8 @@ extension QueueAPI {
         let body = try await Self.body(request, limit: maxBodyBytes)
         try body.allowOnly(["lease_token", "result"])
         let lease = LeaseID(taskID: id, token: try Self.token(body))
-        return Self.json(try await queue.complete(lease, result: body.raw("result")).json())
+        let result = body.raw("result")
+        return Self.json(try await writeGate.admit { try await queue.complete(lease, result: result) }.json())
     }
 
     /// `POST /queue/tasks/{id}/fail`: re-queued with the queue's retry policy, or `dead`.
@@ -128,7 +130,8 @@ extension QueueAPI {
         try body.allowOnly(["lease_token", "error", "retryable"])
         let lease = LeaseID(taskID: id, token: try Self.token(body))
         guard let error = try body.string("error") else { throw APIError.invalid("'error' is required.") }
-        let task = try await queue.fail(lease, error: error, retryable: try body.bool("retryable") ?? true)
+        let retryable = try body.bool("retryable") ?? true
+        let task = try await writeGate.admit { try await queue.fail(lease, error: error, retryable: retryable) }
         return Self.json(task.json())
     }
 

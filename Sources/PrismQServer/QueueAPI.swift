@@ -11,11 +11,14 @@ struct QueueAPI: Sendable {
     let configuration: ServerConfiguration
     /// The long-poll claims waiting for work.
     let waitRoom: ClaimWaitRoom
+    /// Bounds the writes waiting for the store.
+    let writeGate: WriteGate
 
     init(queue: TaskQueue, configuration: ServerConfiguration) {
         self.queue = queue
         self.configuration = configuration
         self.waitRoom = ClaimWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
+        self.writeGate = WriteGate(limit: configuration.maxPendingWrites)
     }
 
     /// The largest body of a single-task request: the queue's payload limit plus 64 KiB.
@@ -43,10 +46,12 @@ struct QueueAPI: Sendable {
             Self.json(try await queue.task(id: try Self.id(context)).json())
         }
         router.post("/queue/tasks/{id}/cancel") { _, context in
-            Self.json(try await queue.cancel(id: try Self.id(context)).json())
+            let id = try Self.id(context)
+            return Self.json(try await writeGate.admit { try await queue.cancel(id: id) }.json())
         }
         router.post("/queue/tasks/{id}/retry") { _, context in
-            Self.json(try await queue.retry(id: try Self.id(context)).json())
+            let id = try Self.id(context)
+            return Self.json(try await writeGate.admit { try await queue.retry(id: id) }.json())
         }
         router.get("/queue/stats") { _, _ in Self.json(try await queue.stats().json) }
         router.get("/queue/tasks/{id}/logs") { _, context in
@@ -85,7 +90,7 @@ struct QueueAPI: Sendable {
             }
             task.idempotencyKey = header
         }
-        let result = try await queue.enqueue(task)
+        let result = try await writeGate.admit { [task] in try await queue.enqueue(task) }
         return Self.json(result.task.json(), status: result.created ? .created : .ok)
     }
 
@@ -94,7 +99,7 @@ struct QueueAPI: Sendable {
         try body.allowOnly(["tasks"])
         guard let items = try body.objects("tasks") else { throw APIError.invalid("'tasks' is required.") }
         let tasks = try items.map { item throws(QueueError) in try newTask(item) }
-        let results = try await queue.enqueue(batch: tasks)
+        let results = try await writeGate.admit { try await queue.enqueue(batch: tasks) }
         var writer = JSONWriter()
         writer.add("tasks", raw: JSONText.array(results.map { $0.task.json() }))
         return Self.json(writer.json, status: .created)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PrismQ
@@ -29,9 +30,9 @@ public enum QueueServer {
         let api = QueueAPI(queue: queue, configuration: configuration)
         api.addRoutes(to: router)
         router.get("/health") { _, _ in
-            try await health(queue: queue, configuration: configuration, claimWaiters: api.waitRoom.count)
+            try await health(queue: queue, configuration: configuration, api: api)
         }
-        MetricsExporter(queue: queue, registry: metrics).addRoute(to: router)
+        MetricsExporter(queue: queue, registry: metrics, writeGate: api.writeGate).addRoute(to: router)
         let dashboard = dashboardPage
         router.get("/") { _, _ in
             Response(
@@ -61,6 +62,10 @@ public enum QueueServer {
         try configuration.validate()
         return Application(
             router: makeRouter(queue: queue, configuration: configuration, metrics: metrics),
+            server: .http1(
+                configuration: HTTP1Channel.Configuration(
+                    idleTimeout: configuration.idleTimeout.map { TimeAmount.nanoseconds(Int64($0.inSeconds * 1e9)) })
+            ),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "PrismQ"
             ),
@@ -86,11 +91,9 @@ public enum QueueServer {
         return text
     }
 
-    /// `GET /health`: 200 with the pool statistics and the number of waiting long-poll claims
-    /// while the store answers, else 503.
-    static func health(
-        queue: TaskQueue, configuration: ServerConfiguration, claimWaiters: Int
-    ) async throws -> Response {
+    /// `GET /health`: 200 with the pool statistics, the number of waiting long-poll claims and
+    /// the writes waiting for the store (and refused so far) while the store answers, else 503.
+    static func health(queue: TaskQueue, configuration: ServerConfiguration, api: QueueAPI) async throws -> Response {
         var status = "ok"
         do {
             _ = try await queue.timeUntilReady(capabilities: [])
@@ -114,7 +117,9 @@ public enum QueueServer {
         writer.add("status", status)
         writer.add("database", raw: database.json)
         writer.add("pool", raw: pool.json)
-        writer.add("claim_waiters", claimWaiters)
+        writer.add("claim_waiters", api.waitRoom.count)
+        writer.add("pending_writes", api.writeGate.pending)
+        writer.add("refused_writes", api.writeGate.refused)
         return QueueAPI.json(writer.json, status: status == "ok" ? .ok : .serviceUnavailable)
     }
 }

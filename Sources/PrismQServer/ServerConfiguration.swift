@@ -17,6 +17,15 @@ public struct ServerConfiguration: Sendable {
     /// The most long-poll claims (`wait_seconds` > 0) that may wait at once; one more gets
     /// `503 busy` with `Retry-After`. Default: 1024.
     public var maxClaimWaiters: Int = 1024
+    /// The most writes (enqueue, claim, heartbeat, complete, fail, release, settle, cancel,
+    /// retry) that may wait for the store at once; one more gets `503 busy` with `Retry-After`
+    /// at once (see `docs/server.md`, *Back-pressure*). Default: 1024.
+    public var maxPendingWrites: Int = 1024
+    /// How long a connection may sit idle (no request, or a request's head or body stalled)
+    /// before the server closes it; `nil` for never. A request being answered, a long-poll claim
+    /// among them, is not idle. Default: 75 s (longer than common clients' own pool timeouts,
+    /// so that they close first).
+    public var idleTimeout: Duration? = .seconds(75)
     /// More host names (or addresses) the server answers to, besides `localhost`, `127.0.0.1`,
     /// `[::1]` and ``host``: a request whose `Host` is none of them gets `421`. Default: none.
     public var allowedHosts: [String] = []
@@ -54,6 +63,12 @@ public struct ServerConfiguration: Sendable {
         }
         guard maxClaimWaiters >= 0 else {
             throw QueueError(.invalidArgument, "The most waiting claims must be 0 or more.")
+        }
+        if let idleTimeout, idleTimeout <= .zero {
+            throw QueueError(.invalidArgument, "The idle timeout must be more than 0 s.")
+        }
+        guard maxPendingWrites >= 1 else {
+            throw QueueError(.invalidArgument, "The most pending writes must be 1 or more.")
         }
         if let token, token.isEmpty {
             throw QueueError(.invalidArgument, "The token must not be empty.")

@@ -1,4 +1,5 @@
 import Foundation
+import PrismQHarness
 import Testing
 
 /// `prismq backup`, `prismq restore` and `prismq serve --backup-every`, as an operator runs them.
@@ -63,7 +64,7 @@ struct BackupRestoreTests {
         }
         var seen = Set<String>()
         #expect(
-            await eventually(timeout: .seconds(60)) {
+            await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
                 seen.formUnion(backups())
                 return seen.count >= 4
             }, "four backups were taken")

@@ -102,16 +102,6 @@ struct CLIRunner: Sendable {
     }
 }
 
-/// Waits for `condition`, checking every 50 ms, for at most `timeout`.
-func eventually(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}
-
 /// A process's exit status, told by its termination handler to whoever awaits it.
 final class ProcessExit: Sendable {
     private struct State {

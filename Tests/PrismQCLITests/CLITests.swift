@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PrismQHarness
 import PrismQSQLite
 import Testing
 
@@ -35,9 +36,12 @@ struct CLITests {
                 ((try? CLIRunner.object(String(line)))?["by_status"] as? [String: Int])?["queued"]
             }
         }
-        #expect(await eventually(timeout: .seconds(60)) { queued().count >= 2 }, "it refreshes")
+        #expect(
+            await eventually(timeout: .seconds(60), every: .milliseconds(50)) { queued().count >= 2 }, "it refreshes")
         #expect(try await cli.onDatabase("enqueue", "--type", "mail").status == 0)
-        #expect(await eventually(timeout: .seconds(60)) { queued().last == 2 }, "and sees the new task")
+        #expect(
+            await eventually(timeout: .seconds(60), every: .milliseconds(50)) { queued().last == 2 },
+            "and sees the new task")
         #expect(queued().first == 1)
         kill(watching.process.processIdentifier, SIGINT)
         #expect(await watching.wait().status != 0, "until interrupted")
@@ -239,21 +243,17 @@ struct CLITests {
         // The barrier: a write lock held while the processes start, so that they all wait on it
         // (within the conservative profile's 10 s busy timeout) and race once it goes.
         _ = try SQLiteStore(path: cli.database)
-        var unsafe = Configuration()
-        unsafe.allowsUnsafeTransactions = true
-        let blocker = try DatabaseQueue(path: cli.database, configuration: unsafe)
-        try blocker.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let blocker = try SQLiteWriteLock(path: cli.database)
         let processes = try (0..<8).map { n in
             try cli.start([
                 "enqueue", "--db", cli.database, "--profile", "conservative", "--type", "t", "--payload", "\(n)",
                 "--idempotency-key", "once", "--json",
             ])
         }
-        _ = await eventually(timeout: .seconds(3)) {
+        _ = await eventually(timeout: .seconds(3), every: .milliseconds(50)) {
             processes.allSatisfy { Self.hasOpen(self.cli.database, $0.process.processIdentifier) }
         }
-        try blocker.inDatabase { try $0.execute(sql: "COMMIT") }
-        try blocker.close()
+        try blocker.release()
         var outputs: [CLIRunner.Output] = []
         for process in processes { outputs.append(await process.wait()) }
         #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs.map(\.stderr))")

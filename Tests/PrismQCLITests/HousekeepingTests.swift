@@ -1,5 +1,6 @@
 import Foundation
 import PrismQ
+import PrismQHarness
 import PrismQSQLite
 import Testing
 
@@ -94,7 +95,7 @@ struct HousekeepingTests {
         defer { if server.process.isRunning { server.process.terminate() } }
         let rules = "completed=7d dead=30d cancelled=7d report:completed=90d"
         #expect(
-            try await eventually(timeout: .seconds(60)) {
+            try await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
                 (try object(try await cli.onDatabase("check", "--json")))["retention"] as? String == rules
             })
         let served = try await cli.onDatabase("check")

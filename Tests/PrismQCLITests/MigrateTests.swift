@@ -1,5 +1,6 @@
 import Foundation
 import PrismQ
+import PrismQHarness
 import PrismQPostgres
 import PrismQSQLite
 import Testing
@@ -134,7 +135,7 @@ struct MigrateTests {
         let first = try cli.start(["migrate", "--from", sqlite, "--to", postgres, "--batch", "25"])
         // The schema exists once the copy has begun.
         var target: PostgresStore?
-        let midway = try await eventually(timeout: .seconds(120)) {
+        let midway = try await eventually(timeout: .seconds(120), every: .milliseconds(50)) {
             if target == nil { target = try? await PostgresStore(url: postgres) }
             guard let target else { return false }
             let copied = try await TaskQueue(store: target).stats().byStatus.values.reduce(0, +)

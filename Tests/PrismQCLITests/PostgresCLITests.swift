@@ -1,5 +1,6 @@
 import Foundation
 import PrismQ
+import PrismQHarness
 import PrismQPostgres
 import Testing
 
@@ -62,7 +63,7 @@ struct PostgresCLITests {
         let throughB = try cli.start(["worker", "--server", baseB, "--worker-id", "http-b"] + options)
         running += [victim, throughB] + others
 
-        let holding = try await eventually(timeout: .seconds(120)) {
+        let holding = try await eventually(timeout: .seconds(120), every: .milliseconds(50)) {
             let stats = try await queue.stats()
             let held = try await queue.workers().filter { ["victim", "http-b"].contains($0.id) }.map(\.currentTasks)
             return stats.byStatus[.completed, default: 0] >= 200 && held.count == 2 && held.allSatisfy { $0 > 0 }
@@ -74,7 +75,7 @@ struct PostgresCLITests {
         #expect(await serverB.wait().status == SIGKILL)
         throughB.process.terminate()
         _ = await throughB.wait()
-        let finished = try await eventually(timeout: .seconds(180)) {
+        let finished = try await eventually(timeout: .seconds(180), every: .milliseconds(50)) {
             try await queue.stats().byStatus[.completed] == 1001
         }
         #expect(finished)
@@ -139,7 +140,10 @@ struct PostgresCLITests {
         defer { store.close() }
         let queue = TaskQueue(store: store)
         // Generous: a debug-built worker starting beside the whole suite on two cores.
-        #expect(try await eventually(timeout: .seconds(60)) { try await queue.task(id: 1).status == .dead })
+        #expect(
+            try await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
+                try await queue.task(id: 1).status == .dead
+            })
         worker.process.terminate()
         #expect(await worker.wait().status == 0)
         let seen = try #require(try await queue.task(id: 1).lastError)

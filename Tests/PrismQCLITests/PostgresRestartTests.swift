@@ -1,4 +1,5 @@
 import Foundation
+import PrismQHarness
 import Synchronization
 import Testing
 
@@ -23,16 +24,23 @@ struct PostgresRestartTests {
         }
         func health() async -> Int { (try? await CLIRunner.call("GET", base + "/health"))?.0 ?? 0 }
 
-        #expect(await eventually(timeout: .seconds(60)) { producer.acknowledged.count >= 20 })
+        #expect(await eventually(timeout: .seconds(60), every: .milliseconds(50)) { producer.acknowledged.count >= 20 })
         try await cluster.stop()
-        #expect(await eventually(timeout: .seconds(30)) { await health() == 503 }, "/health says the store is down")
+        #expect(
+            await eventually(timeout: .seconds(30), every: .milliseconds(50)) { await health() == 503 },
+            "/health says the store is down")
         let (status, body) = try await CLIRunner.call("POST", base + "/queue/tasks", #"{"type":"down"}"#)
         #expect(status == 503 && (body["error"] as? [String: Any])?["code"] as? String == "busy", "\(status) \(body)")
 
         try await cluster.start()
-        #expect(await eventually(timeout: .seconds(60)) { await health() == 200 }, "the store reconnected")
+        #expect(
+            await eventually(timeout: .seconds(60), every: .milliseconds(50)) { await health() == 200 },
+            "the store reconnected")
         let before = producer.acknowledged.count
-        #expect(await eventually(timeout: .seconds(60)) { producer.acknowledged.count >= before + 20 })
+        #expect(
+            await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
+                producer.acknowledged.count >= before + 20
+            })
         producer.stop()
         await producing.value
 

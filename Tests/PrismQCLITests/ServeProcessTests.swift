@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PrismQHarness
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -86,7 +87,7 @@ struct ServeProcessTests {
 
         let worker = try cli.start(["worker", "--type", "remote", "--worker-id", "remote-1", "--exec", "cat"] + remote)
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 let stats = try CLIRunner.object(try await run("stats", "--json").stdout)
                 return (stats["by_status"] as? [String: Int])?["completed"] == 2
             }
@@ -95,7 +96,7 @@ struct ServeProcessTests {
         try await Task.sleep(for: .milliseconds(500))
         _ = try await run("enqueue", "--type", "remote")
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 let stats = try CLIRunner.object(try await run("stats", "--json").stdout)
                 return (stats["by_status"] as? [String: Int])?["completed"] == 3
             }
@@ -116,7 +117,7 @@ struct ServeProcessTests {
         _ = try await cli.run(["enqueue", "--type", "slow", "--max-attempts", "1", "--server", url])
         let worker = try cli.start(["worker", "--type", "slow", "--exec", "sleep 60", "--server", url])
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 try CLIRunner.object(try await cli.run(["get", "1", "--json", "--server", url]).stdout)["status"]
                     as? String
                     == "running"
@@ -143,9 +144,33 @@ struct ServeProcessTests {
         #expect(status == 503 && health["status"] as? String == "unavailable", "\(status) \(health)")
         try await other.write { try $0.execute(sql: "ALTER TABLE tasks_away RENAME TO tasks") }
         try other.close()
-        #expect(try await eventually(timeout: .seconds(30)) { try await call("GET", base + "/health").0 == 200 })
+        #expect(
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
+                try await call("GET", base + "/health").0 == 200
+            })
         server.process.terminate()
         #expect(await server.wait().status == 0)
+    }
+
+    /// `--idle-timeout` closes a connection that sends nothing, but not one whose long-poll
+    /// claim is being answered, however long it waits.
+    @Test func anIdleConnectionIsClosedAndALongPollIsNot() async throws {
+        let (server, base) = try await serve(["--idle-timeout", "1"])
+        defer { if server.process.isRunning { server.process.terminate() } }
+        let port = try #require(URL(string: base)?.port)
+        let idle = try RawHTTPConnection(port: port)
+        defer { idle.disconnect() }
+        let polling = try RawHTTPConnection(port: port)
+        defer { polling.disconnect() }
+        polling.send(
+            "POST", "/queue/claim", headers: ["Content-Type: application/json"],
+            body: #"{"worker_id":"patient","wait_seconds":3}"#)
+        let closed = await idle.response()
+        #expect(closed.status == 0 && closed.body.isEmpty, "closed without an answer: \(closed)")
+        let reply = await polling.response()
+        #expect(reply.status == 200 && reply.body.contains(#""tasks":[]"#), "\(reply)")
+        let refused = try await cli.run(["serve", "--db", cli.database, "--port", "0", "--idle-timeout=-1"])
+        #expect(refused.status == 1 && refused.stderr.contains("--idle-timeout must be between 0 and 86400"))
     }
 
     @Test func anOpenAddressWithoutATokenIsRefused() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import PrismQHarness
 import Testing
 
 /// What `prismq worker --exec` keeps from its commands: the API token, and a scratch
@@ -83,7 +84,7 @@ extension CLIRunner {
     /// after 30 s).
     func task(_ id: Int, when condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
         var object: [String: Any] = [:]
-        _ = try await eventually(timeout: .seconds(30)) {
+        _ = try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
             object = try Self.object(try await run(["get", String(id), "--json", "--db", database]).stdout)
             return condition(object)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import PrismQHarness
 import Testing
 
 @testable import PrismQSQLite
@@ -33,7 +34,7 @@ struct WorkerProcessTests {
         let others = try ["w1", "w2"].map { try worker($0, options, exec: "cat >/dev/null") }
 
         // Kill the victim with SIGKILL while it holds leases on running tasks.
-        let holding = try await eventually(timeout: .seconds(120)) {
+        let holding = try await eventually(timeout: .seconds(120), every: .milliseconds(50)) {
             let completed = try await count(store, "SELECT count(*) FROM tasks WHERE status = 'completed'")
             let held = try await count(
                 store, "SELECT count(*) FROM tasks WHERE status = 'running' AND claimed_by = 'victim'"
@@ -44,7 +45,7 @@ struct WorkerProcessTests {
         kill(victim.process.processIdentifier, SIGKILL)
         #expect(await victim.wait().status == SIGKILL)
 
-        let finished = try await eventually(timeout: .seconds(300)) {
+        let finished = try await eventually(timeout: .seconds(300), every: .milliseconds(50)) {
             try await count(store, "SELECT count(*) FROM tasks WHERE status = 'completed'") == 10_000
         }
         #expect(finished)
@@ -97,10 +98,13 @@ struct WorkerProcessTests {
             """
         let running = try worker("exec", ["--concurrency", "8", "--lease", "0.6"], exec: script)
         func task(_ id: Int64) async throws -> QueueTask { try await store.task(id: id) }
-        #expect(try await eventually(timeout: .seconds(30)) { try await task(hang).status == .running })
+        #expect(
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
+                try await task(hang).status == .running
+            })
         _ = try await store.cancel(id: hang)
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 for id in [echo, env, text, permanent, flaky, slow, hang] where try await !task(id).status.isFinished {
                     return false
                 }
@@ -123,7 +127,9 @@ struct WorkerProcessTests {
         let timedOut = try await task(slow)
         #expect(timedOut.status == .dead && timedOut.lastError?.hasPrefix("Timed out after") == true)
         #expect(try await task(hang).status == .cancelled)
-        let killed = await eventually(timeout: .seconds(10)) { !Self.processExists(matching: "sleep 31.5") }
+        let killed = await eventually(timeout: .seconds(10), every: .milliseconds(50)) {
+            !Self.processExists(matching: "sleep 31.5")
+        }
         #expect(killed, "timed-out and cancelled commands are killed")
         let workers = try await store.workers()
         #expect(workers.first?.id == "exec" && workers.first?.state == .stopped && workers.first?.capabilities == [])
@@ -140,18 +146,21 @@ struct WorkerProcessTests {
             exec: #"sleep 4; echo '{"by":"frozen"}'"#)
         let store = try SQLiteStore(path: cli.database)
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 let task = try await store.task(id: 1)
                 return task.status == .running && task.claimedBy == "frozen"
             })
         kill(frozen.process.processIdentifier, SIGSTOP)
         // Another worker's sweep takes the expired lease back; it claims and completes the task.
         let other = try worker("other", ["--type", "slow", "--lease", "30"], exec: #"echo '{"by":"other"}'"#)
-        #expect(try await eventually(timeout: .seconds(30)) { try await store.task(id: 1).status == .completed })
+        #expect(
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
+                try await store.task(id: 1).status == .completed
+            })
         kill(frozen.process.processIdentifier, SIGCONT)
         // Thawed, it finds its lease gone (on renewal) or its completion refused; it says so.
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 let said = String(decoding: FileManager.default.contents(atPath: frozen.err) ?? Data(), as: UTF8.self)
                 return said.contains("Lease lost; the outcome is dropped")
                     || said.contains("The outcome was not recorded")
@@ -178,7 +187,7 @@ struct WorkerProcessTests {
         let running = try worker("graceful", ["--concurrency", "2", "--grace", "5"], exec: exec)
         let store = try SQLiteStore(path: cli.database)
         #expect(
-            try await eventually(timeout: .seconds(30)) {
+            try await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
                 let (quick, slow) = (try await store.task(id: 1), try await store.task(id: 2))
                 return quick.status == .running && slow.status == .running
             })
@@ -189,7 +198,10 @@ struct WorkerProcessTests {
         let slow = try await store.task(id: 2)
         #expect(slow.status == .queued && slow.attempts == 0, "\(slow)")
         #expect(try await store.logs(taskID: 2).map(\.event) == [.enqueued, .claimed, .released])
-        #expect(await eventually(timeout: .seconds(10)) { !Self.processExists(matching: "sleep 67") }, "killed")
+        #expect(
+            await eventually(timeout: .seconds(10), every: .milliseconds(50)) {
+                !Self.processExists(matching: "sleep 67")
+            }, "killed")
     }
 
     static func processExists(matching text: String) -> Bool {
@@ -209,7 +221,7 @@ struct WorkerProcessTests {
         let process = try worker("measured", ["--metrics-port", "0", "--type", "job"], exec: "cat >/dev/null")
         var url = ""
         #expect(
-            await eventually(timeout: .seconds(60)) {
+            await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
                 let log = String(decoding: FileManager.default.contents(atPath: process.err) ?? Data(), as: UTF8.self)
                 url =
                     log.split(separator: " ").last { $0.hasPrefix("http://127.0.0.1:") }.map {
@@ -226,7 +238,7 @@ struct WorkerProcessTests {
             #expect(try await cli.onDatabase("enqueue", "--type", "job").status == 0)
         }
         #expect(
-            try await eventually(timeout: .seconds(60)) {
+            try await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
                 try await scrape().contains(#"prismq_tasks_completed_total{type="job"} 3"#)
             })
         let text = try await scrape()

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import PrismQ
+import PrismQHarness
 import Synchronization
 import Testing
 
@@ -145,14 +146,4 @@ extension PostgresStoreTests {
         #expect(prepared["prismq_claim_fifo_named"] == 3, "\(prepared)")
         #expect(prepared["prismq_complete"] == 3, "\(prepared)")
     }
-}
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import PrismQHarness
 import Synchronization
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import PrismQHarness
 import Testing
 
 @testable import PrismQSQLite
@@ -252,10 +253,7 @@ struct DatabaseTests {
         quick.profile.busyTimeout = .milliseconds(200)
         let store = try SQLiteStore(path: path, configuration: quick)
         let patient = try SQLiteStore(path: path)
-        var unsafe = Configuration()
-        unsafe.allowsUnsafeTransactions = true
-        let blocker = try DatabaseQueue(path: path, configuration: unsafe)
-        try blocker.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let blocker = try SQLiteWriteLock(path: path)
 
         let error = await #expect(throws: QueueError.self) { try await store.enqueue([NewTask(type: "t")]) }
         #expect(error?.code == .busy)
@@ -263,7 +261,7 @@ struct DatabaseTests {
 
         let waiting = Task { try await patient.enqueue([NewTask(type: "t")]) }
         try await Task.sleep(for: .milliseconds(300))
-        try blocker.inDatabase { try $0.execute(sql: "COMMIT") }
+        try blocker.release()
         #expect(try await waiting.value.count == 1, "a lock held for less than the timeout is waited out")
         #expect(try await patient.stats().byStatus[.queued] == 1, "the timed-out enqueue stored nothing")
     }

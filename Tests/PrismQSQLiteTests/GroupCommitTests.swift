@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import PrismQHarness
 import Testing
 
 @testable import PrismQSQLite
@@ -63,10 +64,7 @@ struct GroupCommitTests {
         var quick = SQLiteConfiguration()
         quick.profile.busyTimeout = .milliseconds(100)
         let store = try SQLiteStore(path: directory.file("queue.db"), configuration: quick)
-        var unsafe = Configuration()
-        unsafe.allowsUnsafeTransactions = true
-        let blocker = try DatabaseQueue(path: store.path, configuration: unsafe)
-        try blocker.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let blocker = try SQLiteWriteLock(path: store.path)
         let codes = await withTaskGroup(of: QueueError.Code?.self) { group in
             for _ in 0..<50 {
                 group.addTask {
@@ -80,7 +78,7 @@ struct GroupCommitTests {
             }
             return await group.reduce(into: [QueueError.Code?]()) { $0.append($1) }
         }
-        try blocker.inDatabase { try $0.execute(sql: "COMMIT") }
+        try blocker.release()
         #expect(codes.count == 50 && codes.allSatisfy { $0 == .busy }, "\(codes)")
         #expect(try await store.stats().byStatus[.queued] == 0)
         _ = try await store.enqueue([NewTask(type: "t")])

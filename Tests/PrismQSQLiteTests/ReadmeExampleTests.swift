@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PrismQ
+import PrismQHarness
 import ServiceLifecycle
 import Testing
 import UnixSignals

@@ -47,22 +47,6 @@ extension SQLiteStore {
     }
 }
 
-/// Waits until `condition` holds, checking every 10 ms, for at most `timeout` (long by default:
-/// the whole suite runs in parallel on two cores, and only a failing test waits it out).
-///
-/// - Returns: whether it held in time.
-@discardableResult
-func eventually(
-    timeout: Duration = .seconds(60), _ condition: @Sendable () async throws -> Bool
-) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
-}
-
 extension SQLiteStore {
     /// Makes a delayed task ready now.
     func makeReady(_ id: Int64) async throws {

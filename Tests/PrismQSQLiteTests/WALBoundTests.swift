@@ -1,5 +1,6 @@
 import Foundation
 import PrismQ
+import PrismQHarness
 import Synchronization
 import Testing
 

@@ -19,7 +19,14 @@ struct APITester {
     var configuration: ServerConfiguration
     private let postgres: PostgresStore?
 
-    init(token: String? = nil, maxPayloadBytes: Int = 1 << 20) async throws {
+    /// The SQLite file of the queue (unused when the queue is on PostgreSQL).
+    var sqlitePath: String { directory + "/queue.db" }
+    /// Whether the queue is on PostgreSQL (`PRISMQ_TEST_SERVER_STORE=postgres`).
+    static var onPostgres: Bool { ProcessInfo.processInfo.environment["PRISMQ_TEST_SERVER_STORE"] == "postgres" }
+
+    init(
+        token: String? = nil, maxPayloadBytes: Int = 1 << 20, sqlite: SQLiteConfiguration = SQLiteConfiguration()
+    ) async throws {
         directory = NSTemporaryDirectory() + "prismq-api-" + UUID().uuidString
         var rules = TaskQueueConfiguration()
         rules.limits.maxPayloadBytes = maxPayloadBytes
@@ -27,7 +34,7 @@ struct APITester {
         var configuration = ServerConfiguration()
         configuration.token = token
         let environment = ProcessInfo.processInfo.environment
-        if environment["PRISMQ_TEST_SERVER_STORE"] == "postgres" {
+        if Self.onPostgres {
             var settings = try PostgresConfiguration(url: try #require(environment["PRISMQ_TEST_POSTGRES_URL"]))
             settings.schema = "api_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
             settings.tls = .disable
@@ -37,7 +44,8 @@ struct APITester {
             configuration.databaseURL = settings.description
         } else {
             postgres = nil
-            queue = TaskQueue(store: try SQLiteStore(path: directory + "/queue.db"), configuration: rules)
+            queue = TaskQueue(
+                store: try SQLiteStore(path: directory + "/queue.db", configuration: sqlite), configuration: rules)
             configuration.databaseURL = "sqlite://" + directory + "/queue.db"
         }
         self.configuration = configuration
@@ -77,8 +85,11 @@ struct APITester {
         var port: Int { client.port ?? 0 }
 
         /// The number of long-poll claims waiting, as `/health` says.
-        func claimWaiters() async throws -> Int {
-            try await get("/health").json["claim_waiters"] as? Int ?? -1
+        func claimWaiters() async throws -> Int { try await health("claim_waiters") }
+
+        /// A count `/health` gives (`claim_waiters`, `pending_writes`, …); -1 when it has none.
+        func health(_ field: String) async throws -> Int {
+            try await get("/health").json[field] as? Int ?? -1
         }
 
         func request(

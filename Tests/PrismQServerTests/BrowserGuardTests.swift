@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import PrismQ
+import PrismQHarness
 import Testing
 
 @testable import PrismQServer

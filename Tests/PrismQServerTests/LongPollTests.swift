@@ -1,21 +1,12 @@
 import Foundation
 import HTTPTypes
 import PrismQ
+import PrismQHarness
 import PrismQServer
 import Testing
 
 @Suite("Long-poll claims: disconnects, the waiter cap, and wake-ups", .timeLimit(.minutes(2)))
 struct LongPollTests {
-    /// Waits until `condition` holds, checking every 10 ms, for at most 10 s.
-    func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return try await condition()
-    }
-
     @Test func aClaimWhoseClientLeftStopsWaitingAndClaimsNothing() async throws {
         try await APITester().run { client in
             let connection = try RawHTTPConnection(port: client.port)

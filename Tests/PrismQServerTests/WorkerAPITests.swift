@@ -3,6 +3,7 @@ import HTTPTypes
 import Metrics
 import PrismQ
 import PrismQClient
+import PrismQHarness
 import PrismQServer
 import Prometheus
 import Testing

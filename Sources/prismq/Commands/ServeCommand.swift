@@ -5,6 +5,7 @@ import Metrics
 import PrismQ
 import PrismQSQLite
 import PrismQServer
+import PrismQTerminal
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -61,6 +62,16 @@ struct ServeCommand: AsyncParsableCommand {
     var maxClaimWaiters: Int = 1024
 
     @Option(
+        name: .customLong("max-pending-writes"),
+        help: "The most writes that wait for the database at once; more get 503 busy with Retry-After.")
+    var maxPendingWrites: Int = 1024
+
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Close a connection idle this many seconds (0: never); a request being answered is not idle.")
+    var idleTimeout: Double = 75
+
+    @Option(
         name: .customLong("backup-every"),
         help: "Take an online backup this often (90s, 30m, 6h, 1d; a bare number is seconds); SQLite only.")
     var backupEvery: String?
@@ -73,6 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         log.bootstrap()
+        OpenFileLimit.raiseToHardLimit()
         var server = ServerConfiguration()
         server.host = host
         server.port = port
@@ -80,8 +92,13 @@ struct ServeCommand: AsyncParsableCommand {
         server.insecure = insecure
         server.allowedHosts = allowedHosts
         server.maxClaimWaiters = maxClaimWaiters
+        server.maxPendingWrites = maxPendingWrites
         server.claimWaitLimit = Duration(seconds: max(0, min(claimWaitLimit, 30)), rounding: .towardZero)
         do {
+            guard idleTimeout.isFinite, (0...86_400).contains(idleTimeout) else {
+                throw QueueError(.invalidArgument, "--idle-timeout must be between 0 and 86400 seconds.")
+            }
+            server.idleTimeout = idleTimeout > 0 ? .milliseconds(Int64(idleTimeout * 1000)) : nil
             let location = try store.location()
             if case .remote = location {
                 throw QueueError(

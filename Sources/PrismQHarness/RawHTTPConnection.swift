@@ -2,34 +2,25 @@ import Foundation
 
 #if canImport(Glibc)
     import Glibc
-    private let streamSocket = Int32(SOCK_STREAM.rawValue)
 #else
     import Darwin
-    private let streamSocket = SOCK_STREAM
 #endif
 
 /// One HTTP/1.1 connection on a plain socket, for what a client library hides: any `Host`
 /// header, and closing the connection while a request is in flight.
-final class RawHTTPConnection: @unchecked Sendable {  // One test task uses it at a time.
+public final class RawHTTPConnection: @unchecked Sendable {  // One test task uses it at a time.
     private let descriptor: Int32
 
     /// Connects to 127.0.0.1 at `port`.
-    init(port: Int) throws {
-        descriptor = socket(AF_INET, streamSocket, 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard descriptor >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    public init(port: Int) throws {
+        guard let descriptor = LoopbackPort.connection(to: port) else { throw POSIXError(.ECONNREFUSED) }
+        self.descriptor = descriptor
     }
 
     /// Sends a request: `POST`s carry `body` as JSON unless `headers` say otherwise.
-    func send(_ method: String, _ path: String, host: String = "127.0.0.1", headers: [String] = [], body: String = "") {
+    public func send(
+        _ method: String, _ path: String, host: String = "127.0.0.1", headers: [String] = [], body: String = ""
+    ) {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: \(host)", "Content-Length: \(body.utf8.count)"]
         lines += headers
         let text = lines.joined(separator: "\r\n") + "\r\n\r\n" + body
@@ -39,7 +30,7 @@ final class RawHTTPConnection: @unchecked Sendable {  // One test task uses it a
     /// Reads one whole response (the server closes or the body's length arrives): its status
     /// code, and its body. The blocking reads run on a thread of their own, never on the
     /// cooperative pool the server in this process needs.
-    func response() async -> (status: Int, body: String) {
+    public func response() async -> (status: Int, body: String) {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread { continuation.resume(returning: self.readResponse()) }
         }
@@ -70,7 +61,7 @@ final class RawHTTPConnection: @unchecked Sendable {  // One test task uses it a
     }
 
     /// Closes the connection.
-    func disconnect() {
+    public func disconnect() {
         _ = close(descriptor)
     }
 }

@@ -1,0 +1,40 @@
+import PrismQ
+import Synchronization
+
+/// Back-pressure on the store's writer: at most ``limit`` writes of this server (enqueue,
+/// claim, heartbeat, complete, fail, release, settle, cancel, retry) wait for the store at
+/// once; one more is refused with `busy` (HTTP `503` with `Retry-After`) at once, before it
+/// reaches the store, instead of joining a queue that grows while the writer is saturated
+/// (another process holding the write lock, a slow disk, more load than it commits).
+///
+/// A request holds its place only while its store call runs: not while its body arrives and
+/// not while a long-poll claim waits for work.
+final class WriteGate: Sendable {
+    /// The most writes that may wait for the store at once.
+    let limit: Int
+    private let inFlight = Atomic(0)
+    private let refusedCount = Atomic(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// How many writes wait for the store now.
+    var pending: Int { inFlight.load(ordering: .relaxed) }
+    /// How many writes were refused since the server started.
+    var refused: Int { refusedCount.load(ordering: .relaxed) }
+
+    /// Runs `write` if fewer than ``limit`` writes are waiting.
+    ///
+    /// - Throws: `busy` when ``limit`` writes already wait, without running `write`; else what
+    ///   `write` throws.
+    func admit<T>(_ write: () async throws -> T) async throws -> T {
+        let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+        defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
+        guard now <= limit else {
+            refusedCount.wrappingAdd(1, ordering: .relaxed)
+            throw QueueError(.busy, "The queue's writer is saturated (\(limit) writes are waiting); try again shortly.")
+        }
+        return try await write()
+    }
+}
