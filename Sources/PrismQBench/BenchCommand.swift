@@ -16,8 +16,10 @@ package struct BenchCommand: AsyncParsableCommand {
             claim-depth (claims/s at a small and a large queue, per strategy), fairness \
             (weighted random's shares against the weights), profiles (the \
             PRAGMA profiles side by side), resources (idle worker CPU, server memory), backup \
-            (online backups under a producer's load: the backup API beside VACUUM INTO) and, with \
-            --server, http (prismq serve on loopback under keep-alive connections). \
+            (online backups under a producer's load: the backup API beside VACUUM INTO), with \
+            --server, http (prismq serve on loopback under keep-alive connections) and, asked for \
+            by name, load (prismq serve under a sustained mixed load for --load-seconds, its \
+            memory and WAL over time; 10,000 idle connections; a burst against a stalled writer). \
             Every figure is the median of --runs runs, each scenario on a fresh temporary \
             database. --quick runs small counts (seconds, for CI); the full run takes minutes.
             """
@@ -25,7 +27,7 @@ package struct BenchCommand: AsyncParsableCommand {
 
     /// The sections, in the order they run.
     static let sectionNames = [
-        "throughput", "latency", "claim-depth", "fairness", "profiles", "resources", "backup", "http",
+        "throughput", "latency", "claim-depth", "fairness", "profiles", "resources", "backup", "http", "load",
     ]
 
     @Flag(name: .long, help: "Small counts: a smoke run of a few seconds.")
@@ -42,6 +44,12 @@ package struct BenchCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Also run the http section: a prismq serve process on loopback.")
     var server = false
+
+    @Option(name: .long, help: "How long the load section holds its sustained load, in seconds (--quick: 5).")
+    var loadSeconds: Int?
+
+    @Option(name: .long, help: "The enqueues per second the load section offers (--quick: 200).")
+    var loadRate: Int?
 
     @Option(name: .long, help: "Run only the throughput scenarios whose name contains this text (and their baselines).")
     var only: String?
@@ -69,6 +77,12 @@ package struct BenchCommand: AsyncParsableCommand {
                 "Unknown section \(unknown[0]); use \(Self.sectionNames.joined(separator: ", ")).")
         }
         do { _ = try SQLitePragmaProfile.named(profile) } catch { throw ValidationError(error.message) }
+        guard (1...86_400).contains(loadSeconds ?? 1) else {
+            throw ValidationError("--load-seconds must be between 1 and 86400.")
+        }
+        guard (1...100_000).contains(loadRate ?? 1) else {
+            throw ValidationError("--load-rate must be between 1 and 100000.")
+        }
         if let db {
             do { _ = try PostgresConfiguration(url: db) } catch { throw ValidationError(error.message) }
             guard !server && only == nil else {
@@ -82,7 +96,7 @@ package struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    private static let defaultSections = sectionNames.dropLast().joined(separator: ",")
+    private static let defaultSections = sectionNames.filter { $0 != "http" && $0 != "load" }.joined(separator: ",")
 
     private var chosenSections: [String] {
         sections.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } + (server ? ["http"] : [])
@@ -115,6 +129,7 @@ package struct BenchCommand: AsyncParsableCommand {
             case "profiles": tables.append(try await profiles(processes: processes, scale: scale))
             case "resources": tables.append(try await resources(pragmas, processes: processes))
             case "backup": tables.append(try await backup(pragmas))
+            case "load": tables += try await load(pragmas, processes: processes)
             default: tables.append(try await http(pragmas, processes: processes))
             }
         }
@@ -418,7 +433,7 @@ package struct BenchCommand: AsyncParsableCommand {
     // MARK: Support
 
     /// Shows what runs now on one terminal line (stderr); `nil` clears it.
-    private func progress(_ text: String?) {
+    func progress(_ text: String?) {
         guard !json || text == nil else { return }
         let line = text.map { "\r\u{1B}[2K" + $0 } ?? "\r\u{1B}[2K"
         FileHandle.standardError.write(Data(line.utf8))

@@ -94,8 +94,23 @@ struct BenchHTTP {
         }
     }
 
+    /// Runs `body(index)` for each index below `count`, each on a thread of its own (the
+    /// clients block on their sockets), and returns once all have; the first error is thrown.
+    static func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+                        Thread { done.resume(with: Result { try body(index) }) }.start()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     /// The ids and lease tokens of the tasks in a claim's (or a settle's) answer.
-    private static func leases(_ body: String) throws -> [(id: Int, token: Int)] {
+    static func leases(_ body: String) throws -> [(id: Int, token: Int)] {
         let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
         return try (object?["tasks"] as? [[String: Any]] ?? []).map { task in
             guard let id = task["id"] as? Int, let token = task["lease_token"] as? Int else {
@@ -117,16 +132,7 @@ struct BenchHTTP {
         let clients = try (0..<connections).map { _ in try HTTPConnection(port: port) }
         let (cpu, switches) = (try server.cpuSeconds(), try server.contextSwitches())
         let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (index, client) in clients.enumerated() {
-                group.addTask {
-                    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                        Thread { done.resume(with: Result { try body(index, client, start) }) }.start()
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await Self.onThreads(clients.count) { index in try body(index, clients[index], start) }
         let elapsed = ContinuousClock.now - start
         return HTTPLoad(
             requests: clients.map(\.latencies.count).reduce(0, +), elapsed: elapsed,
@@ -158,11 +164,21 @@ final class HTTPConnection: @unchecked Sendable {  // used by one thread at a ti
 
     /// Posts a JSON body and returns the status and body of the answer.
     func post(_ path: String, _ body: String) throws -> (status: Int, body: String) {
+        try request("POST", path, body: body)
+    }
+
+    /// Gets `path` and returns the status and body of the answer.
+    func get(_ path: String) throws -> (status: Int, body: String) {
+        try request("GET", path, body: nil)
+    }
+
+    private func request(_ method: String, _ path: String, body: String?) throws -> (status: Int, body: String) {
         let sentAt = ContinuousClock.now
         defer { latencies.append(BenchCommand.seconds(ContinuousClock.now - sentAt) * 1000) }
         let request =
-            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + (body.map { "Content-Type: application/json\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" }
+                ?? "\r\n")
         let bytes = Array(request.utf8)
         var sent = 0
         while sent < bytes.count {

@@ -115,11 +115,11 @@ final class BenchProcesses: Sendable {
         return (try server.memoryMegabytes("VmRSS"), try server.memoryMegabytes("RssAnon"))
     }
 
-    /// Starts `prismq serve` on the store's database, on a free port of the loopback, and
-    /// returns it with its port once it listens.
-    func startServer(on store: SQLiteStore) async throws -> (ChildProcess, port: Int) {
+    /// Starts `prismq serve` on the store's database (with `extra` options), on a free port of
+    /// the loopback, and returns it with its port once it listens.
+    func startServer(on store: SQLiteStore, _ extra: [String] = []) async throws -> (ChildProcess, port: Int) {
         let server = try ChildProcess(
-            Self.executable, ["serve", "--db", store.path, "--profile", profile.name, "--port", "0"])
+            Self.executable, ["serve", "--db", store.path, "--profile", profile.name, "--port", "0"] + extra)
         // It prints "PrismQ serving http://127.0.0.1:PORT on …" once it listens.
         guard let line = await server.firstLine(),
             let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
@@ -207,6 +207,11 @@ final class ChildProcess: Sendable {
             }
         }
         return total
+    }
+
+    /// How many files (sockets among them) the process has open now, from `/proc/PID/fd`.
+    func openDescriptors() throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count
     }
 
     /// A memory figure of the process in MB (`VmRSS`, `RssAnon`), from `/proc/PID/status`.
