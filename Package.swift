@@ -123,6 +123,13 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // libFuzzer's driver, declared for prismq-fuzz (linked only by -sanitize=fuzzer).
+        .target(name: "CLibFuzzer"),
+        // The fuzz target over request decoding: ./scripts/fuzz-requests builds it with
+        // libFuzzer; a plain build replays inputs.
+        .executableTarget(
+            name: "prismq-fuzz", dependencies: ["PrismQ", "PrismQWire", "CLibFuzzer"], swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "prismq-chaos",
             dependencies: [

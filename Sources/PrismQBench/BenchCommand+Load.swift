@@ -79,7 +79,7 @@ extension BenchCommand {
             key: "load_over_time", title: "SERVER MEMORY AND WAL OVER TIME (the last run)",
             columns: [
                 ("SECOND", "second"), ("REQUESTS/S", "requests_per_second"), ("RSS MB", "rss_mb"),
-                ("WAL MB", "wal_mb"),
+                ("ANON MB", "anonymous_mb"), ("DATABASE MB", "database_mb"), ("WAL MB", "wal_mb"),
             ])
         let step = max(1, run.samples.count / 12)
         var previous: BenchLoad.Sample?
@@ -87,7 +87,8 @@ extension BenchCommand {
             let rate = previous.map { Double(sample.requests - $0.requests) / max(1e-9, sample.seconds - $0.seconds) }
             table.rows.append([
                 .number(sample.seconds, digits: 0), rate.map { .number($0, digits: 0) } ?? .none,
-                .number(sample.residentMB, digits: 1), .number(sample.walMB, digits: 1),
+                .number(sample.residentMB, digits: 1), .number(sample.anonymousMB, digits: 1),
+                .number(sample.databaseMB, digits: 1), .number(sample.walMB, digits: 1),
             ])
             previous = sample
         }

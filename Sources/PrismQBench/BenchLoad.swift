@@ -33,9 +33,12 @@ struct BenchLoad {
     struct Sample: Sendable {
         /// Seconds since the load began.
         var seconds: Double
-        /// The server's resident memory, in MB.
+        /// The server's resident memory, in MB, and its anonymous part (the heap: SQLite's page
+        /// caches among it, not the mapped file or code).
         var residentMB: Double
-        /// The size of the queue's WAL file, in MB.
+        var anonymousMB: Double
+        /// The size of the queue's database and WAL files, in MB.
+        var databaseMB: Double
         var walMB: Double
         /// Requests answered so far.
         var requests: Int
@@ -143,6 +146,7 @@ struct BenchLoad {
                     Self.sleep(until: tick)
                     let sample = Sample(
                         seconds: BenchCommand.seconds(tick - start), residentMB: try server.memoryMegabytes("VmRSS"),
+                        anonymousMB: try server.memoryMegabytes("RssAnon"), databaseMB: Self.megabytes(of: store.path),
                         walMB: Self.megabytes(of: wal), requests: answered.load(ordering: .relaxed))
                     samples.withLock { $0.append(sample) }
                     tick += .seconds(1)

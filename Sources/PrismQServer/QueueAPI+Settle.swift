@@ -18,16 +18,18 @@ extension QueueAPI {
         guard items.count <= Self.maxSettlements else {
             throw APIError.invalid("At most \(Self.maxSettlements) outcomes go in one settle.")
         }
-        let settlements = try items.map(Self.settlement)
+        let settlements = try items.map { item throws(QueueError) in try Settlement(wire: item) }
         var seen = Set<Int64>()
         for settlement in settlements where !seen.insert(settlement.lease.taskID).inserted {
             throw APIError.invalid("Task \(settlement.lease.taskID) has more than one outcome.")
         }
         let claim = try body.object("claim").map { claim in
-            try claim.allowOnly(Self.claimFields)
-            return try Self.claimRequest(claim)
+            try claim.allowOnly(ClaimRequest.wireFields)
+            return try ClaimRequest(wire: claim)
         }
-        let result = try await writeGate.admit { try await queue.settle(settlements, thenClaim: claim) }
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        let result = try await queue.settle(settlements, thenClaim: claim)
         let outcomes = zip(settlements, result.outcomes).map { settlement, outcome in
             var writer = JSONWriter()
             writer.add("task_id", settlement.lease.taskID)
@@ -46,36 +48,4 @@ extension QueueAPI {
         writer.add("tasks", raw: JSONText.array(result.leases.map { $0.task.json(includeLease: true) }))
         return Self.json(writer.json)
     }
-
-    /// One item of `outcomes`: `{task_id, lease_token, outcome: "complete" | "fail" | "release",
-    /// result?, error?, retryable?}`, with only the fields its outcome takes.
-    private static func settlement(_ item: JSONBody) throws -> Settlement {
-        guard let id = try item.integer("task_id"), id > 0 else {
-            throw APIError.invalid("Each outcome needs 'task_id': a positive integer.")
-        }
-        let lease = LeaseID(taskID: id, token: try token(item))
-        switch try item.string("outcome") {
-        case "complete":
-            try item.allowOnly(OutcomeFields.complete)
-            return Settlement(lease, .completed(result: item.raw("result")))
-        case "fail":
-            try item.allowOnly(OutcomeFields.fail)
-            guard let error = try item.string("error") else {
-                throw APIError.invalid("A 'fail' outcome needs 'error'.")
-            }
-            return Settlement(lease, .failed(error: error, retryable: try item.bool("retryable") ?? true))
-        case "release":
-            try item.allowOnly(OutcomeFields.release)
-            return Settlement(lease, .released)
-        default:
-            throw APIError.invalid("Each outcome needs 'outcome': \"complete\", \"fail\" or \"release\".")
-        }
-    }
-}
-
-/// The fields each kind of outcome in `POST /queue/settle` takes.
-private enum OutcomeFields {
-    static let release: Set<String> = ["task_id", "lease_token", "outcome"]
-    static let complete = release.union(["result"])
-    static let fail = release.union(["error", "retryable"])
 }

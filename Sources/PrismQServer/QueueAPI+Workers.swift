@@ -14,9 +14,14 @@ extension QueueAPI {
         _ = try await request.collectBody(upTo: 64 << 10)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(Self.waitingClaimFields)
-        let claim = try Self.claimRequest(body)
+        let claim = try ClaimRequest(wire: body)
         let wait = min(try body.seconds("wait_seconds", in: 0...30) ?? .zero, configuration.claimWaitLimit)
-        var leases = try await writeGate.admit { try await queue.claim(claim) }
+        var leases: [Lease]
+        do {
+            try writeGate.enter()
+            defer { writeGate.leave() }
+            leases = try await queue.claim(claim)
+        }
         let waits = leases.isEmpty && wait > .zero
         if waits {
             let waiter = try waitRoom.enter(capabilities: claim.capabilities)
@@ -47,28 +52,8 @@ extension QueueAPI {
         return response
     }
 
-    /// The fields of a claim, in `POST /queue/claim` and in the `claim` of `POST /queue/settle`.
-    static let claimFields: Set<String> = ["worker_id", "capabilities", "strategy", "lease_seconds", "max_tasks"]
     /// The fields of `POST /queue/claim`: a claim's, and `wait_seconds`.
-    static let waitingClaimFields = claimFields.union(["wait_seconds"])
-
-    /// The claim a body asks for (its fields are ``claimFields``), checked.
-    static func claimRequest(_ body: JSONBody) throws -> ClaimRequest {
-        guard let workerID = try body.string("worker_id") else { throw APIError.invalid("'worker_id' is required.") }
-        let maxTasks = try body.int("max_tasks") ?? 1
-        guard (1...100).contains(maxTasks) else { throw APIError.invalid("'max_tasks' must be between 1 and 100.") }
-        let claim = ClaimRequest(
-            workerID: workerID,
-            capabilities: try body.strings("capabilities") ?? [],
-            strategy: try body.string("strategy").map { name throws(QueueError) in
-                try SchedulingStrategy(parsing: name)
-            } ?? .fifo,
-            leaseDuration: try body.seconds("lease_seconds", in: 0.1...86_400) ?? .seconds(30),
-            maxTasks: maxTasks
-        )
-        try claim.validate()
-        return claim
-    }
+    static let waitingClaimFields = ClaimRequest.wireFields.union(["wait_seconds"])
 
     /// Waits in the room until woken for a ready task, and claims; stops at the deadline, when
     /// the client is gone, or when the request is cancelled.
@@ -80,7 +65,12 @@ extension QueueAPI {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
             guard await waiter.signal.wait(timeout: remaining), !waiter.isGone else { continue }
-            let leases = try await writeGate.admit { try await queue.claim(claim) }
+            let leases: [Lease]
+            do {
+                try writeGate.enter()
+                defer { writeGate.leave() }
+                leases = try await queue.claim(claim)
+            }
             waitRoom.attempted(waiter, claimed: !leases.isEmpty)
             if !leases.isEmpty { return leases }
         }
@@ -93,8 +83,10 @@ extension QueueAPI {
         let id = try Self.id(context)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["lease_token"])
-        let lease = LeaseID(taskID: id, token: try Self.token(body))
-        return Self.json(try await writeGate.admit { try await queue.release(lease) }.json())
+        let lease = LeaseID(taskID: id, token: try body.leaseToken())
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        return Self.json(try await queue.release(lease).json())
     }
 
     /// `POST /queue/tasks/{id}/heartbeat`: extends the lease by `lease_seconds`, or by the
@@ -103,10 +95,12 @@ extension QueueAPI {
         let id = try Self.id(context)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["lease_token", "lease_seconds"])
-        let lease = LeaseID(taskID: id, token: try Self.token(body))
+        let lease = LeaseID(taskID: id, token: try body.leaseToken())
         let task = try await queue.task(id: id)  // an unknown id is a 404, not a lost lease
         let duration = try body.seconds("lease_seconds", in: 0.1...86_400) ?? task.leaseDuration
-        let renewed = try await writeGate.admit { try await queue.renew(lease, for: duration ?? .seconds(30)) }
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        let renewed = try await queue.renew(lease, for: duration ?? .seconds(30))
         var writer = JSONWriter()
         writer.add("lease_expires_at", renewed.expiresAt)
         writer.add("cancel_requested", renewed.cancelRequested)
@@ -118,9 +112,11 @@ extension QueueAPI {
         let id = try Self.id(context)
         let body = try await Self.body(request, limit: maxBodyBytes)
         try body.allowOnly(["lease_token", "result"])
-        let lease = LeaseID(taskID: id, token: try Self.token(body))
+        let lease = LeaseID(taskID: id, token: try body.leaseToken())
         let result = body.raw("result")
-        return Self.json(try await writeGate.admit { try await queue.complete(lease, result: result) }.json())
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        return Self.json(try await queue.complete(lease, result: result).json())
     }
 
     /// `POST /queue/tasks/{id}/fail`: re-queued with the queue's retry policy, or `dead`.
@@ -128,17 +124,12 @@ extension QueueAPI {
         let id = try Self.id(context)
         let body = try await Self.body(request, limit: 64 << 10)
         try body.allowOnly(["lease_token", "error", "retryable"])
-        let lease = LeaseID(taskID: id, token: try Self.token(body))
+        let lease = LeaseID(taskID: id, token: try body.leaseToken())
         guard let error = try body.string("error") else { throw APIError.invalid("'error' is required.") }
         let retryable = try body.bool("retryable") ?? true
-        let task = try await writeGate.admit { try await queue.fail(lease, error: error, retryable: retryable) }
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        let task = try await queue.fail(lease, error: error, retryable: retryable)
         return Self.json(task.json())
-    }
-
-    /// The lease token of a worker request: a positive integer (a numeric string is accepted too).
-    static func token(_ body: JSONBody) throws -> Int64 {
-        if let token = try? body.integer("lease_token"), token > 0 { return token }
-        if let text = try? body.string("lease_token"), let token = Int64(text), token > 0 { return token }
-        throw APIError.invalid("'lease_token' is required: the positive integer the claim returned.")
     }
 }

@@ -47,11 +47,15 @@ struct QueueAPI: Sendable {
         }
         router.post("/queue/tasks/{id}/cancel") { _, context in
             let id = try Self.id(context)
-            return Self.json(try await writeGate.admit { try await queue.cancel(id: id) }.json())
+            try writeGate.enter()
+            defer { writeGate.leave() }
+            return Self.json(try await queue.cancel(id: id).json())
         }
         router.post("/queue/tasks/{id}/retry") { _, context in
             let id = try Self.id(context)
-            return Self.json(try await writeGate.admit { try await queue.retry(id: id) }.json())
+            try writeGate.enter()
+            defer { writeGate.leave() }
+            return Self.json(try await queue.retry(id: id).json())
         }
         router.get("/queue/stats") { _, _ in Self.json(try await queue.stats().json) }
         router.get("/queue/tasks/{id}/logs") { _, context in
@@ -83,14 +87,16 @@ struct QueueAPI: Sendable {
 
     private func enqueue(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let body = try await Self.body(request, limit: maxBodyBytes)
-        var task = try newTask(body)
+        var task = try NewTask(wire: body)
         if let header = request.headers[.idempotencyKey] {
             if let key = task.idempotencyKey, key != header {
                 throw APIError.invalid("The Idempotency-Key header and idempotency_key differ.")
             }
             task.idempotencyKey = header
         }
-        let result = try await writeGate.admit { [task] in try await queue.enqueue(task) }
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        let result = try await queue.enqueue(task)
         return Self.json(result.task.json(), status: result.created ? .created : .ok)
     }
 
@@ -98,33 +104,13 @@ struct QueueAPI: Sendable {
         let body = try await Self.body(request, limit: maxBatchBodyBytes)
         try body.allowOnly(["tasks"])
         guard let items = try body.objects("tasks") else { throw APIError.invalid("'tasks' is required.") }
-        let tasks = try items.map { item throws(QueueError) in try newTask(item) }
-        let results = try await writeGate.admit { try await queue.enqueue(batch: tasks) }
+        let tasks = try items.map { item throws(QueueError) in try NewTask(wire: item) }
+        try writeGate.enter()
+        defer { writeGate.leave() }
+        let results = try await queue.enqueue(batch: tasks)
         var writer = JSONWriter()
         writer.add("tasks", raw: JSONText.array(results.map { $0.task.json() }))
         return Self.json(writer.json, status: .created)
-    }
-
-    private func newTask(_ body: JSONBody) throws(QueueError) -> NewTask {
-        try body.allowOnly([
-            "type", "payload", "priority", "max_attempts", "run_after", "delay_seconds", "idempotency_key",
-            "timeout_seconds",
-        ])
-        guard let type = try body.string("type") else { throw QueueError(.invalidArgument, "'type' is required.") }
-        if body.has("run_after"), body.has("delay_seconds") {
-            throw QueueError(.invalidArgument, "Give run_after or delay_seconds, not both.")
-        }
-        let longest = Double(TaskValidation.longestDuration.components.seconds)
-        return NewTask(
-            type: type,
-            payload: body.raw("payload") ?? .null,
-            priority: try body.int("priority") ?? 0,
-            runAfter: try body.string("run_after").map { text throws(QueueError) in try RFC3339.date(from: text) },
-            delay: try body.seconds("delay_seconds", in: 0...longest),
-            maxAttempts: try body.int("max_attempts") ?? 3,
-            idempotencyKey: try body.string("idempotency_key"),
-            timeout: try body.seconds("timeout_seconds", in: 0.001...longest)
-        )
     }
 
     private func list(_ request: Request) async throws -> Response {
@@ -212,12 +198,7 @@ struct QueueAPI: Sendable {
         guard ContentType.isJSON(request.headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "Send the body as application/json.")
         }
-        // Checked before decoding, so a deeply nested body costs one pass, not a deep recursion.
-        // A batch holds each payload three levels down: {"tasks": [{"payload": …}]}.
-        guard buffer.withUnsafeReadableBytes(RawJSON.nestingDepth) <= TaskValidation.maxNestingDepth + 3 else {
-            throw APIError.invalid("The body nests deeper than \(TaskValidation.maxNestingDepth) levels.")
-        }
-        return JSONBody(try JSONParser.object(JSONSource(Array(buffer.readableBytesView))))
+        return try JSONBody.decode(Array(buffer.readableBytesView))
     }
 
     /// A JSON response.

@@ -24,17 +24,21 @@ final class WriteGate: Sendable {
     /// How many writes were refused since the server started.
     var refused: Int { refusedCount.load(ordering: .relaxed) }
 
-    /// Runs `write` if fewer than ``limit`` writes are waiting.
+    /// Takes a place for one write, if fewer than ``limit`` writes wait; give it back with
+    /// ``leave()`` once the write is done (`defer`).
     ///
-    /// - Throws: `busy` when ``limit`` writes already wait, without running `write`; else what
-    ///   `write` throws.
-    func admit<T>(_ write: () async throws -> T) async throws -> T {
+    /// - Throws: `busy` when ``limit`` writes already wait (no place is taken).
+    func enter() throws(QueueError) {
         let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-        defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
         guard now <= limit else {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
             refusedCount.wrappingAdd(1, ordering: .relaxed)
             throw QueueError(.busy, "The queue's writer is saturated (\(limit) writes are waiting); try again shortly.")
         }
-        return try await write()
+    }
+
+    /// Gives back the place ``enter()`` took.
+    func leave() {
+        inFlight.wrappingSubtract(1, ordering: .relaxed)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import PrismQ
 import PrismQHarness
+import PrismQWire
 import Testing
 
 @testable import PrismQServer

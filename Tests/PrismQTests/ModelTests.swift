@@ -55,6 +55,25 @@ struct ModelTests {
         #expect(throws: QueueError(.invalidArgument)) { try RFC3339.date(from: "yesterday") }
     }
 
+    /// Only RFC 3339's `date-time` is read, in the Gregorian calendar the writer uses; the
+    /// fuzzer found that Foundation's parser took "6-12-04T10:00:0.0+06+01:30" (year 6, two
+    /// offsets) and read years before 1582 in the Julian calendar.
+    @Test func rfc3339ReadsOnlyItsGrammarAndValidDates() throws {
+        #expect(try RFC3339.date(from: "2024-02-29t23:59:59.9995z") == Date(timeIntervalSince1970: 1_709_251_200))
+        #expect(
+            try RFC3339.date(from: "2026-12-04T10:00:00.1234567-01:30")
+                == Date(timeIntervalSince1970: 1_796_383_800.123))
+        #expect(RFC3339.string(from: try RFC3339.date(from: "0006-12-04T10:00:00Z")) == "0006-12-04T10:00:00.000Z")
+        for text in [
+            "6-12-04T10:00:0.0+06+01:30", "2026-12-04T10:00:00+0100", "2026-12-04 10:00:00Z", "2026-12-04T10:00:00",
+            "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-12-04T24:00:00Z",
+            "2026-12-04T10:60:00Z", "2026-12-04T10:00:60Z", "2026-12-04T10:00:00.Z", "2026-12-04T10:00:00+24:00",
+            "2026-12-04T10:00:00Z ", "+2026-12-04T10:00:00Z", "2026-12-04T10:00:00\u{0}Z", "２026-12-04T10:00:00Z",
+        ] {
+            #expect(throws: QueueError(.invalidArgument), "\(text)") { try RFC3339.date(from: text) }
+        }
+    }
+
     @Test func finishedStatesAreCompletedDeadAndCancelled() {
         #expect(TaskStatus.allCases.filter(\.isFinished) == [.completed, .dead, .cancelled])
     }

@@ -72,6 +72,16 @@ struct PropertyTests {
         }
     }
 
+    /// Every millisecond from year 0 to 9999, in the proleptic Gregorian calendar, reads back
+    /// as written.
+    @Test func everyTimeTheWriterWritesReadsBack() async {
+        await propertyCheck(count: 1000, input: Gen.int64(in: -62_167_219_200_000...253_402_300_799_999)) { millis in
+            let text = RFC3339.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+            let read = try RFC3339.date(from: text)
+            #expect(Int64((read.timeIntervalSince1970 * 1000).rounded()) == millis, "\(text)")
+        }
+    }
+
     @Test func aTimeWithAnOffsetIsTheSameInstantInUTC() async {
         await propertyCheck(count: 300, input: Gen.int64(in: 0...4_102_444_800_000), Gen.int(in: -14 * 60...14 * 60)) {
             millis, offsetMinutes in

@@ -1,7 +1,7 @@
 import PrismQ
 
 /// Any JSON value, as a request body holds it: numbers keep whether they were whole.
-indirect enum JSONValue: Sendable {
+package indirect enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -15,39 +15,39 @@ indirect enum JSONValue: Sendable {
 }
 
 /// A JSON object of a request body: each member's value, and where its text lies in the body.
-struct JSONObject: Sendable {
-    struct Member: Sendable {
-        var value: JSONValue
-        var span: Range<Int>
+package struct JSONObject: Sendable {
+    package struct Member: Sendable {
+        package var value: JSONValue
+        package var span: Range<Int>
     }
 
-    let source: JSONSource
-    var members: [String: Member]
+    package let source: JSONSource
+    package var members: [String: Member]
 }
 
 /// A JSON object from a request body, read field by field with the contract's errors.
-struct JSONBody {
+package struct JSONBody {
     private let object: JSONObject
     private var members: [String: JSONObject.Member] { object.members }
 
-    init(_ object: JSONObject) {
+    package init(_ object: JSONObject) {
         self.object = object
     }
 
     /// Refuses fields the endpoint does not know, so a misspelt option is not silently ignored.
-    func allowOnly(_ fields: Set<String>) throws(QueueError) {
+    package func allowOnly(_ fields: Set<String>) throws(QueueError) {
         guard !members.keys.allSatisfy(fields.contains) else { return }
         if let unknown = members.keys.sorted().first(where: { !fields.contains($0) }) {
             throw QueueError(.invalidArgument, "Unknown field '\(unknown)'.")
         }
     }
 
-    func has(_ field: String) -> Bool {
+    package func has(_ field: String) -> Bool {
         if case .some(.null) = members[field]?.value { return false }
         return members[field] != nil
     }
 
-    func string(_ field: String) throws(QueueError) -> String? {
+    package func string(_ field: String) throws(QueueError) -> String? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .string(let value)?: return value
@@ -55,7 +55,7 @@ struct JSONBody {
         }
     }
 
-    func integer(_ field: String) throws(QueueError) -> Int64? {
+    package func integer(_ field: String) throws(QueueError) -> Int64? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .integer(let value)?: return value
@@ -64,7 +64,7 @@ struct JSONBody {
         }
     }
 
-    func int(_ field: String) throws(QueueError) -> Int? {
+    package func int(_ field: String) throws(QueueError) -> Int? {
         guard let value = try integer(field) else { return nil }
         guard let int = Int(exactly: value), abs(int) <= 1_000_000_000 else {
             throw QueueError(.invalidArgument, "'\(field)' is out of range.")
@@ -72,7 +72,7 @@ struct JSONBody {
         return int
     }
 
-    func number(_ field: String) throws(QueueError) -> Double? {
+    package func number(_ field: String) throws(QueueError) -> Double? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .integer(let value)?: return Double(value)
@@ -81,7 +81,7 @@ struct JSONBody {
         }
     }
 
-    func bool(_ field: String) throws(QueueError) -> Bool? {
+    package func bool(_ field: String) throws(QueueError) -> Bool? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .bool(let value)?: return value
@@ -89,7 +89,7 @@ struct JSONBody {
         }
     }
 
-    func strings(_ field: String) throws(QueueError) -> [String]? {
+    package func strings(_ field: String) throws(QueueError) -> [String]? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .array(let values)?:
@@ -105,7 +105,7 @@ struct JSONBody {
         }
     }
 
-    func object(_ field: String) throws(QueueError) -> JSONBody? {
+    package func object(_ field: String) throws(QueueError) -> JSONBody? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .object(let object)?: return JSONBody(object)
@@ -113,7 +113,7 @@ struct JSONBody {
         }
     }
 
-    func objects(_ field: String) throws(QueueError) -> [JSONBody]? {
+    package func objects(_ field: String) throws(QueueError) -> [JSONBody]? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .array(let values)?:
@@ -130,12 +130,12 @@ struct JSONBody {
     }
 
     /// Any JSON value, as given, byte for byte (`nil` when absent).
-    func raw(_ field: String) -> RawJSON? {
+    package func raw(_ field: String) -> RawJSON? {
         members[field].map { RawJSON(unchecked: object.source.text($0.span)) }
     }
 
     /// A number of seconds as a duration, within `range`.
-    func seconds(_ field: String, in range: ClosedRange<Double>) throws(QueueError) -> Duration? {
+    package func seconds(_ field: String, in range: ClosedRange<Double>) throws(QueueError) -> Duration? {
         guard let value = try number(field) else { return nil }
         guard value.isFinite, range.contains(value) else {
             throw QueueError(

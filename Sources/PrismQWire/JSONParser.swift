@@ -2,15 +2,15 @@ import PrismQ
 
 /// The bytes a request body was parsed from, shared by every object parsed from them, so that
 /// a member's value can be taken as its exact text.
-final class JSONSource: Sendable {
-    let bytes: [UInt8]
+package final class JSONSource: Sendable {
+    package let bytes: [UInt8]
 
-    init(_ bytes: [UInt8]) {
+    package init(_ bytes: [UInt8]) {
         self.bytes = bytes
     }
 
     /// The text of `span`, byte for byte.
-    func text(_ span: Range<Int>) -> String {
+    package func text(_ span: Range<Int>) -> String {
         String(decoding: bytes[span], as: UTF8.self)
     }
 }
@@ -18,15 +18,15 @@ final class JSONSource: Sendable {
 /// A strict JSON (RFC 8259) reader for request bodies: one pass over the bytes, no trial
 /// decoding. Members named in ``textOnly`` (payloads and results) are checked but not decoded:
 /// only their text is used, byte for byte.
-enum JSONParser {
+package enum JSONParser {
     /// The members whose values are kept as text only.
-    static let textOnly: Set<String> = ["payload", "result"]
+    package static let textOnly: Set<String> = ["payload", "result"]
 
     /// The body as a JSON object.
     ///
     /// - Throws: `invalidArgument` unless the bytes are exactly one JSON object (blanks
     ///   around it allowed) in valid UTF-8.
-    static func object(_ source: JSONSource) throws(QueueError) -> JSONObject {
+    package static func object(_ source: JSONSource) throws(QueueError) -> JSONObject {
         let parsed = source.bytes.withUnsafeBufferPointer { bytes -> JSONObject? in
             var reader = Reader(bytes: bytes, source: source)
             reader.skipBlanks()
