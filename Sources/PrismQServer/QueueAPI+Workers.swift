@@ -113,7 +113,7 @@ extension QueueAPI {
         let body = try await Self.body(request, limit: maxBodyBytes)
         try body.allowOnly(["lease_token", "result"])
         let lease = LeaseID(taskID: id, token: try body.leaseToken())
-        let result = body.raw("result")
+        let result = body.result()
         try writeGate.enter()
         defer { writeGate.leave() }
         return Self.json(try await queue.complete(lease, result: result).json())

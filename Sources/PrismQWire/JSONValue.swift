@@ -134,6 +134,13 @@ package struct JSONBody {
         members[field].map { RawJSON(unchecked: object.source.text($0.span)) }
     }
 
+    /// The `result` of a completion, byte for byte; `nil` when absent or `null`: a result of
+    /// `null` is no result, as the client writes none.
+    package func result() -> RawJSON? {
+        if case .null? = members["result"]?.value { return nil }
+        return raw("result")
+    }
+
     /// A number of seconds as a duration, within `range`.
     package func seconds(_ field: String, in range: ClosedRange<Double>) throws(QueueError) -> Duration? {
         guard let value = try number(field) else { return nil }

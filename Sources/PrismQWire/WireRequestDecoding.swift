@@ -103,7 +103,7 @@ extension Settlement {
         switch try item.string("outcome") {
         case "complete":
             try item.allowOnly(Fields.complete)
-            self.init(lease, .completed(result: item.raw("result")))
+            self.init(lease, .completed(result: item.result()))
         case "fail":
             try item.allowOnly(Fields.fail)
             guard let error = try item.string("error") else {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PrismQ
+import PrismQHarness
 import Testing
 
 @testable import PrismQSQLite
@@ -65,5 +66,31 @@ struct FaultTests {
         } catch {
             #expect(error.code == .storage && error.message.contains("was deleted or replaced"), "\(error)")
         }
+    }
+
+    /// The WAL removed while nothing has the file open: it holds every transaction committed
+    /// since the last checkpoint, whether the processes stopped cleanly or not (a process
+    /// that ends does not fold it in), so the file without it lacks them; a `truncate`
+    /// checkpoint (`prismq checkpoint --mode truncate`) folds it in (docs/failure-modes.md).
+    @Test func theWALHoldsCommittedTasksUntilACheckpointFoldsThemIn() async throws {
+        let path = directory.file("queue.db")
+        let store = try makeStore(in: directory)
+        _ = try await TaskQueue(store: store).enqueue(batch: (0..<10).map { _ in NewTask(type: "t") })
+        /// The tasks a copy of the file holds, with its log or without.
+        func tasksInCopy(named name: String, withLog: Bool) async throws -> Int {
+            let copy = directory.file(name)
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            if withLog { try FileManager.default.copyItem(atPath: path + "-wal", toPath: copy + "-wal") }
+            let database = try DatabaseQueue(path: copy)
+            defer { try? database.close() }
+            return try await database.read { db in
+                try db.tableExists("tasks") ? Int.fetchOne(db, sql: "SELECT count(*) FROM tasks") ?? 0 : 0
+            }
+        }
+        #expect(try await tasksInCopy(named: "with-log.db", withLog: true) == 10)
+        #expect(try await tasksInCopy(named: "without-log.db", withLog: false) == 0, "the log held them all")
+        let report = try await store.checkpoint(.truncate)
+        #expect(!report.blocked && report.walBytesAfter == 0, "\(report)")
+        #expect(try await tasksInCopy(named: "folded.db", withLog: false) == 10, "folded into the file")
     }
 }

@@ -28,6 +28,10 @@ struct JSONParserTests {
         #expect(body.raw("payload")?.text == payload, "byte for byte, blanks inside kept")
         #expect(try parse(#"{"s":"\ud83d\ude00 é \u00e9 \t\\"}"#).string("s") == "😀 é é \t\\")
         #expect(try parse(#"{"payload":null}"#).raw("payload")?.text == "null")
+        // A result of null is no result, as the client writes a completion without one (the
+        // fuzzer found the two apart).
+        #expect(
+            try parse(#"{"result":null}"#).result() == nil && parse(#"{"result":[1, 2]}"#).result()?.text == "[1, 2]")
         #expect(try parse("{}").has("payload") == false)
     }
 
