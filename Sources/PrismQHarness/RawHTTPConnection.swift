@@ -11,10 +11,16 @@ import Foundation
 public final class RawHTTPConnection: @unchecked Sendable {  // One test task uses it at a time.
     private let descriptor: Int32
 
+    /// How long a read waits for data before ``response()`` gives up (status -1), so that a
+    /// test whose server never answers fails instead of hanging past its time limit.
+    public static let readTimeout = 90
+
     /// Connects to 127.0.0.1 at `port`.
     public init(port: Int) throws {
         guard let descriptor = LoopbackPort.connection(to: port) else { throw POSIXError(.ECONNREFUSED) }
         self.descriptor = descriptor
+        var timeout = timeval(tv_sec: Self.readTimeout, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Sends a request: `POST`s carry `body` as JSON unless `headers` say otherwise.
@@ -28,7 +34,8 @@ public final class RawHTTPConnection: @unchecked Sendable {  // One test task us
     }
 
     /// Reads one whole response (the server closes or the body's length arrives): its status
-    /// code, and its body. The blocking reads run on a thread of their own, never on the
+    /// code (0 when the server closed without one, -1 when nothing came for ``readTimeout``
+    /// seconds), and its body. The blocking reads run on a thread of their own, never on the
     /// cooperative pool the server in this process needs.
     public func response() async -> (status: Int, body: String) {
         await withCheckedContinuation { continuation in
@@ -41,6 +48,7 @@ public final class RawHTTPConnection: @unchecked Sendable {  // One test task us
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = read(descriptor, &buffer, buffer.count)
+            if count < 0, errno == EAGAIN || errno == EWOULDBLOCK { return (-1, "") }
             if count <= 0 { break }
             data += buffer[0..<count]
             let text = String(decoding: data, as: UTF8.self)

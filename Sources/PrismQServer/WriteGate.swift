@@ -7,8 +7,9 @@ import Synchronization
 /// reaches the store, instead of joining a queue that grows while the writer is saturated
 /// (another process holding the write lock, a slow disk, more load than it commits).
 ///
-/// A request holds its place only while its store call runs: not while its body arrives and
-/// not while a long-poll claim waits for work.
+/// A request holds its place only while its store call runs: not while its body arrives, not
+/// while a long-poll claim waits for work, and a woken long-poll claim's attempt takes none
+/// (``ClaimWaitRoom`` bounds those).
 final class WriteGate: Sendable {
     /// The most writes that may wait for the store at once.
     let limit: Int
@@ -29,11 +30,17 @@ final class WriteGate: Sendable {
     ///
     /// - Throws: `busy` when ``limit`` writes already wait (no place is taken).
     func enter() throws(QueueError) {
-        let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-        guard now <= limit else {
-            inFlight.wrappingSubtract(1, ordering: .relaxed)
-            refusedCount.wrappingAdd(1, ordering: .relaxed)
-            throw QueueError(.busy, "The queue's writer is saturated (\(limit) writes are waiting); try again shortly.")
+        var current = inFlight.load(ordering: .relaxed)
+        while true {
+            guard current < limit else {
+                refusedCount.wrappingAdd(1, ordering: .relaxed)
+                throw QueueError(
+                    .busy, "The queue's writer is saturated (\(limit) writes are waiting); try again shortly.")
+            }
+            let (exchanged, original) = inFlight.compareExchange(
+                expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return }
+            current = original
         }
     }
 

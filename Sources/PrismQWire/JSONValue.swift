@@ -141,7 +141,9 @@ package struct JSONBody {
         return raw("result")
     }
 
-    /// A number of seconds as a duration, within `range`.
+    /// A number of seconds as a duration, within `range`, in whole milliseconds rounded up (a
+    /// short timeout never becomes zero) after rounding to the microsecond, so that a decimal
+    /// written from milliseconds (`1.1400000000000001`) reads back as them (1,140 ms, not 1,141).
     package func seconds(_ field: String, in range: ClosedRange<Double>) throws(QueueError) -> Duration? {
         guard let value = try number(field) else { return nil }
         guard value.isFinite, range.contains(value) else {
@@ -150,7 +152,7 @@ package struct JSONBody {
                 "'\(field)' must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound))."
             )
         }
-        return Duration(seconds: value, rounding: .up)
+        return .milliseconds(Int64(((value * 1_000_000).rounded() / 1000).rounded(.up)))
     }
 
     private static func format(_ value: Double) -> String {

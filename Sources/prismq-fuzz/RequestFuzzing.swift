@@ -22,8 +22,9 @@ enum RequestFuzzing {
 
     /// The body of `POST /queue/tasks`, as the route decodes it, then the queue's validation.
     private static func task(_ bytes: [UInt8]) {
-        guard let body = decode(bytes), let task = try? NewTask(wire: body) else { return }
-        guard (try? TaskValidation().validate(task)) != nil else { return }
+        guard let body = decode(bytes), let task = accepted({ () throws(QueueError) in try NewTask(wire: body) }),
+            accepted({ () throws(QueueError) in try TaskValidation().validate(task) }) != nil
+        else { return }
         let again = roundTrip(task.wireJSON) { body throws(QueueError) in try NewTask(wire: body) }
         check(same(task, again), "a task changed on its way back: \(task) became \(again)")
     }
@@ -33,14 +34,15 @@ enum RequestFuzzing {
         guard let body = decode(bytes), (try? body.allowOnly(["tasks"])) != nil,
             let items = try? body.objects("tasks")
         else { return }
-        let tasks = items.compactMap { try? NewTask(wire: $0) }
-        _ = try? TaskValidation().validate(batch: tasks)
+        let tasks = items.compactMap { item in accepted { () throws(QueueError) in try NewTask(wire: item) } }
+        _ = accepted { () throws(QueueError) in try TaskValidation().validate(batch: tasks) }
     }
 
     /// The body of `POST /queue/claim` (less `wait_seconds`), and the `claim` of a settle.
     private static func claim(_ bytes: [UInt8]) {
-        guard let body = decode(bytes), (try? body.allowOnly(ClaimRequest.wireFields)) != nil,
-            let claim = try? ClaimRequest(wire: body)
+        guard let body = decode(bytes),
+            accepted({ () throws(QueueError) in try body.allowOnly(ClaimRequest.wireFields) }) != nil,
+            let claim = accepted({ () throws(QueueError) in try ClaimRequest(wire: body) })
         else { return }
         let again = roundTrip(claim.wireJSON(waiting: false)) { body throws(QueueError) in
             try ClaimRequest(wire: body)
@@ -56,7 +58,7 @@ enum RequestFuzzing {
     private static func settle(_ bytes: [UInt8]) {
         guard let body = decode(bytes), let items = try? body.objects("outcomes") else { return }
         for item in items {
-            guard let settlement = try? Settlement(wire: item) else { continue }
+            guard let settlement = accepted({ () throws(QueueError) in try Settlement(wire: item) }) else { continue }
             let again = roundTrip(settlement.wireJSON(retrying: true)) { body throws(QueueError) in
                 try Settlement(wire: body)
             }
@@ -97,6 +99,19 @@ enum RequestFuzzing {
             (try? JSONSerialization.jsonObject(with: Data(bytes))) is [String: Any],
             "the parser accepted a body Foundation refuses: \(String(decoding: bytes, as: UTF8.self))")
         return body
+    }
+
+    /// What `decode` makes of an input, or `nil` when it refuses it as a client's error (400
+    /// `invalidArgument`, 413 `payloadTooLarge`); any other refusal is a finding.
+    private static func accepted<T>(_ decode: () throws(QueueError) -> T) -> T? {
+        do {
+            return try decode()
+        } catch {
+            check(
+                error.code == .invalidArgument || error.code == .payloadTooLarge,
+                "an input was refused with \(error.code): \(error.message)")
+            return nil
+        }
     }
 
     /// `json` (what the client sends) read back by the server's decoder, which must accept it.

@@ -28,6 +28,10 @@ struct JSONParserTests {
         #expect(body.raw("payload")?.text == payload, "byte for byte, blanks inside kept")
         #expect(try parse(#"{"s":"\ud83d\ude00 é \u00e9 \t\\"}"#).string("s") == "😀 é é \t\\")
         #expect(try parse(#"{"payload":null}"#).raw("payload")?.text == "null")
+        // Seconds as the Swift client writes them from milliseconds read back as those (the
+        // reviewer found 1.1400000000000001 read as 1,141 ms); a sliver still rounds up to 1 ms.
+        #expect(try parse(#"{"t":1.1400000000000001}"#).seconds("t", in: 0...10) == .milliseconds(1140))
+        #expect(try parse(#"{"t":0.0001}"#).seconds("t", in: 0...10) == .milliseconds(1))
         // A result of null is no result, as the client writes a completion without one (the
         // fuzzer found the two apart).
         #expect(

@@ -22,7 +22,8 @@ public enum RFC3339 {
     /// rounded to the nearest millisecond, as the contract keeps times.
     ///
     /// - Throws: ``QueueError`` `invalidArgument` for anything else, a field out of its range
-    ///   (a 31 April, a 29 February outside a leap year, a leap second) among it.
+    ///   (a 31 April, a 29 February outside a leap year, a leap second) or an instant outside
+    ///   the years 0 to 9999 in UTC among it.
     public static func date(from text: String) throws(QueueError) -> Date {
         guard let millis = milliseconds(Array(text.utf8)) else {
             throw QueueError(.invalidArgument, "'\(text.prefix(64))' is not an RFC 3339 time.")
@@ -84,7 +85,10 @@ public enum RFC3339 {
         }
         guard index == bytes.count else { return nil }
         let days = daysSinceEpoch(year: year, month: month, day: day)
-        return days * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + fraction - offset
+        let millis = days * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + fraction - offset
+        // Years 0 to 9999 in UTC, as the writer writes them (an offset or a rounding past either
+        // end is refused).
+        return (-62_167_219_200_000...253_402_300_799_999).contains(millis) ? millis : nil
     }
 
     private static func daysIn(month: Int64, year: Int64) -> Int64 {

@@ -95,8 +95,9 @@ struct ServeCommand: AsyncParsableCommand {
         server.maxPendingWrites = maxPendingWrites
         server.claimWaitLimit = Duration(seconds: max(0, min(claimWaitLimit, 30)), rounding: .towardZero)
         do {
-            guard idleTimeout.isFinite, (0...86_400).contains(idleTimeout) else {
-                throw QueueError(.invalidArgument, "--idle-timeout must be between 0 and 86400 seconds.")
+            guard idleTimeout == 0 || (0.001...86_400).contains(idleTimeout) else {
+                throw QueueError(
+                    .invalidArgument, "--idle-timeout must be 0 (never) or between 0.001 and 86400 seconds.")
             }
             server.idleTimeout = idleTimeout > 0 ? .milliseconds(Int64(idleTimeout * 1000)) : nil
             let location = try store.location()
