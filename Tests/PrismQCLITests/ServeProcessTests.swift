@@ -138,7 +138,9 @@ struct ServeProcessTests {
         let (server, base) = try await serve()
         defer { if server.process.isRunning { server.process.terminate() } }
         #expect(try await call("GET", base + "/health").0 == 200)
-        let other = try DatabaseQueue(path: cli.database)
+        var waiting = Configuration()
+        waiting.busyMode = .timeout(10)  // the server's checkpointer may hold a lock for a moment
+        let other = try DatabaseQueue(path: cli.database, configuration: waiting)
         try await other.write { try $0.execute(sql: "ALTER TABLE tasks RENAME TO tasks_away") }
         let (status, health) = try await call("GET", base + "/health")
         #expect(status == 503 && health["status"] as? String == "unavailable", "\(status) \(health)")
