@@ -32,7 +32,7 @@ enum BenchBackup {
     /// Takes a backup of `store` by `method` into `directory` while a producer enqueues.
     static func measure(_ method: Method, store: SQLiteStore, directory: String) async throws -> Sample {
         let queue = TaskQueue(store: store)
-        let latencies = Mutex<[(start: ContinuousClock.Instant, milliseconds: Double)]>([])
+        let latencies = Locked<[(start: ContinuousClock.Instant, milliseconds: Double)]>([])
         let stop = Atomic(false)
         let producer = Task {
             while !stop.load(ordering: .relaxed) {
@@ -49,7 +49,7 @@ enum BenchBackup {
         }
         let path = directory + "/backup-\(UUID().uuidString).db"
         let start = ContinuousClock.now
-        let copied = Mutex<ContinuousClock.Instant?>(nil)
+        let copied = Locked<ContinuousClock.Instant?>(nil)
         switch method {
         case .backupAPI:
             _ = try await store.backup(to: path) { step in

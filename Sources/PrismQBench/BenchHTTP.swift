@@ -46,7 +46,7 @@ struct BenchHTTP {
     /// `connections` connections, each from the time the request was due (so a slow answer
     /// also delays the requests behind it, as it would a real client).
     func enqueueLatencies(_ store: SQLiteStore, rate: Int, requests: Int, connections: Int) async throws -> [Double] {
-        let samples = Mutex<[Double]>([])
+        let samples = Locked<[Double]>([])
         _ = try await load(on: store, connections: connections) { connection, client, started in
             let start = started + .milliseconds(50)
             for index in stride(from: connection, to: requests, by: connections) {

@@ -26,7 +26,7 @@ enum BenchLatency {
     /// Latencies as above, on `queue`.
     static func inProcess(_ queue: TaskQueue, rate: Int, count: Int) async throws -> [Double] {
         let pool = WorkerPool(queue: queue, configuration: benchPoolConfiguration, logger: quietLogger)
-        let samples = Mutex<[Double]>([])
+        let samples = Locked<[Double]>([])
         let finished = AsyncStream<Void>.makeStream()
         pool.register("latency") { context in
             let started = Date().timeIntervalSince1970

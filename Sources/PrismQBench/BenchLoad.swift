@@ -68,12 +68,12 @@ struct BenchLoad {
         defer { server.stop() }
         let (producers, workers) = (4, 4)
         let clients = try (0..<producers + workers + 1).map { _ in try HTTPConnection(port: port) }
-        let record = Mutex<[Kind: Outcomes]>([:])
+        let record = Locked<[Kind: Outcomes]>([:])
         let answered = Atomic(0)
         let acknowledged = Atomic(0)
         let producing = Atomic(producers)
-        let samples = Mutex<[Sample]>([])
-        let lastAnswer = Mutex(ContinuousClock.now)
+        let samples = Locked<[Sample]>([])
+        let lastAnswer = Locked(ContinuousClock.now)
         let start = ContinuousClock.now + .milliseconds(100)
         let end = start + duration
         let wal = store.path + "-wal"

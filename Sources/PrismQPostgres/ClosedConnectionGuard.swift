@@ -1,5 +1,6 @@
 import NIOCore
 import PostgresNIO
+import PrismQ
 import Synchronization
 
 /// Ends the calls running on a pooled connection when that connection closes.
@@ -24,7 +25,7 @@ final class ClosedConnectionGuard: Sendable {
         var running: [ObjectIdentifier: [Int: @Sendable () -> Void]] = [:]
     }
 
-    private let calls = Mutex(Calls())
+    private let calls = Locked(Calls())
     /// How long after a connection closed its calls still running are failed.
     static let grace = TimeAmount.milliseconds(500)
 

@@ -32,7 +32,7 @@ final class DatabaseClock: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// A clock without a reading yet, whose readings last `refresh` (5 seconds unless a test says).
     init(refresh: Duration = .seconds(5)) {

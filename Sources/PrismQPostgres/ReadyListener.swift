@@ -23,7 +23,7 @@ final class ReadyListener: Sendable {
     let channel: String
     private let connect: @Sendable () async throws -> PostgresConnection
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(channel: String, logger: Logger, connect: @escaping @Sendable () async throws -> PostgresConnection) {
         self.channel = channel

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import GRDBSQLite
+import PrismQ
 import Synchronization
 
 /// Keeps WAL checkpoints off the writer's path.
@@ -51,7 +52,7 @@ final class Checkpointer: Sendable {
     /// The WAL size, in pages, that starts a checkpoint.
     let threshold: Int32
     private let path: String
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wake = DispatchSemaphore(value: 0)
 
     init(path: String, threshold: Int) {

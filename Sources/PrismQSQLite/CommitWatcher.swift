@@ -24,8 +24,8 @@ final class CommitWatcher: Sendable {
     static let quietSpell = Duration.milliseconds(100)
 
     private let path: String
-    private let state = Mutex(State())
-    private let connection = Mutex<DatabaseQueue?>(nil)
+    private let state = Locked(State())
+    private let connection = Locked<DatabaseQueue?>(nil)
 
     init(path: String) {
         self.path = path

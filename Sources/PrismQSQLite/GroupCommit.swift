@@ -39,7 +39,7 @@ final class GroupCommit: Sendable {
         let pool: DatabasePool
         let checkpointer: Checkpointer?
         let file: FileIdentity?
-        let state = Mutex(State())
+        let state = Locked(State())
         let wakeWriter = DispatchSemaphore(value: 0)
 
         init(pool: DatabasePool, checkpointer: Checkpointer?, file: FileIdentity?) {
@@ -104,7 +104,7 @@ final class GroupCommit: Sendable {
     /// Runs `body` in a savepoint of the next batch and returns its result after the commit.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let outcome = Mutex<Result<T, any Error>?>(nil)
+            let outcome = Locked<Result<T, any Error>?>(nil)
             let job = Job(
                 run: { db, inSavepoint in
                     do {

@@ -15,7 +15,7 @@ final class PoolStatisticsRecorder: Sendable {
         var errors = 0
     }
 
-    private let counters = Mutex(Counters())
+    private let counters = Locked(Counters())
     private let maxReaders: Int
 
     init(maxReaders: Int) {

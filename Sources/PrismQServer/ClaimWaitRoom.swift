@@ -45,7 +45,7 @@ final class ClaimWaitRoom: Sendable {
     private let queue: TaskQueue
     /// The most claims that may wait at once.
     let limit: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Wakes the loop: an enqueue, a commit, a waiter handing on.
     private let signal = WakeupSignal()
 

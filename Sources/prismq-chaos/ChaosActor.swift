@@ -1,4 +1,5 @@
 import Foundation
+import PrismQ
 import Synchronization
 
 /// One process of the run that the controller starts, kills with SIGKILL and starts again: its
@@ -8,7 +9,7 @@ final class ChaosActor: Sendable {
     private let arguments: [String]
     private let environment: [String: String]
     private let logPath: String
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var process: Process?

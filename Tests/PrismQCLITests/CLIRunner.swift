@@ -1,4 +1,5 @@
 import Foundation
+import PrismQ
 import Synchronization
 
 /// Runs the built `prismq` binary and captures what it prints.
@@ -108,7 +109,7 @@ final class ProcessExit: Sendable {
         var status: Int32?
         var waiters: [CheckedContinuation<Int32, Never>] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Records the status and wakes every waiter.
     func record(_ status: Int32) {

@@ -1,4 +1,5 @@
 import Foundation
+import PrismQ
 import PrismQHarness
 import Synchronization
 import Testing
@@ -60,7 +61,7 @@ struct PostgresRestartTests {
 /// `201` nor `503 busy`.
 private final class HTTPProducer: Sendable {
     let base: String
-    private let state = Mutex((stopped: false, acknowledged: [Int](), unexpected: [String]()))
+    private let state = Locked((stopped: false, acknowledged: [Int](), unexpected: [String]()))
 
     init(base: String) { self.base = base }
 

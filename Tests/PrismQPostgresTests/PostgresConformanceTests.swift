@@ -44,7 +44,7 @@ struct PostgresConformanceTests {
 
 /// The stores a test opened, closed at its end.
 final class StoreList: Sendable {
-    private let stores = Mutex<[PostgresStore]>([])
+    private let stores = Locked<[PostgresStore]>([])
 
     func add(_ store: PostgresStore) {
         stores.withLock { $0.append(store) }

@@ -43,7 +43,7 @@ struct PostgresFaultTests {
 /// Producers and workers calling the store in a loop, recording what happened.
 private final class Load: Sendable {
     let queue: TaskQueue
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private struct State {
         var stopped = false
         var calls = 0

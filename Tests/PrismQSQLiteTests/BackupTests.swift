@@ -22,10 +22,10 @@ struct BackupTests {
 
     /// The load's record, and the flags the test and the load share.
     final class LoadState: Sendable {
-        let load = Mutex(Load())
+        let load = Locked(Load())
         let firstStepSeen = Atomic(false)
         let stop = Atomic(false)
-        let steps = Mutex<[CopyProgress]>([])
+        let steps = Locked<[CopyProgress]>([])
     }
 
     @Test func aBackupUnderLoadIsTheSnapshotOfItsStartAndWritersGoOnMeanwhile() async throws {

@@ -52,7 +52,7 @@ struct WorkerPoolTests {
     }
 
     @Test func handlersCompleteTasksWithTheirResults() async throws {
-        let seen = Mutex<[String]>([])
+        let seen = Locked<[String]>([])
         try await withPool { pool in
             pool.register("greet", as: Greeting.self) { greeting, context in
                 seen.withLock { $0.append("\(greeting.name)#\(context.attempt)") }
@@ -284,7 +284,7 @@ struct WorkerPoolTests {
     }
 
     @Test func theStrategyCanBeSwitchedWhileRunning() async throws {
-        let order = Mutex<[Int]>([])
+        let order = Locked<[Int]>([])
         let gate = Atomic<Bool>(false)
         try await withPool { configuration in
             configuration.concurrency = 1

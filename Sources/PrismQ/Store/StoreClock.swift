@@ -35,11 +35,11 @@ public final class ManualClock: StoreClock {
         var nextSleeper = 0
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// A clock at `start` (default: a fixed instant in 2026).
     public init(_ start: Date = Date(timeIntervalSince1970: 1_795_338_326)) {
-        state = Mutex(State(date: start))
+        state = Locked(State(date: start))
     }
 
     /// The time it shows.

@@ -12,7 +12,7 @@ package final class WakeupSignal: Sendable {
         var nextID = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let clock: any Clock<Duration>
 
     /// A signal whose waits time out on `clock`.
@@ -94,7 +94,7 @@ package final class WakeupSignal: Sendable {
 
 /// The signals of the worker pools fed by one ``TaskQueue``: an enqueue notifies them all.
 package final class WakeupBroadcaster: Sendable {
-    private let signals = Mutex<[ObjectIdentifier: WakeupSignal]>([:])
+    private let signals = Locked<[ObjectIdentifier: WakeupSignal]>([:])
 
     package init() {}
 

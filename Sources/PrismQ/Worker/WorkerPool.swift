@@ -55,7 +55,7 @@ public final class WorkerPool: Service, Sendable {
     /// The pool's settings (its strategy may since have changed: see ``strategy``).
     public let configuration: WorkerPoolConfiguration
     let logger: Logger
-    let state: Mutex<State>
+    let state: Locked<State>
     let wakeup: WakeupSignal
     let stopSignal: WakeupSignal
     let settled: WakeupSignal
@@ -71,7 +71,7 @@ public final class WorkerPool: Service, Sendable {
         var logger = logger
         logger[metadataKey: "prismq.worker.id"] = "\(configuration.workerID)"
         self.logger = logger
-        self.state = Mutex(State(strategy: configuration.strategy))
+        self.state = Locked(State(strategy: configuration.strategy))
         wakeup = WakeupSignal(clock: configuration.clock)
         stopSignal = WakeupSignal(clock: configuration.clock)
         settled = WakeupSignal(clock: configuration.clock)
