@@ -5,6 +5,7 @@ import PrismQ
 enum LeaseChecks {
     static let all: [ConformanceCheck] = [
         ConformanceCheck("anExpiredLeaseIsReclaimedAndTheStaleTokenChangesNothing", staleTokensChangeNothing),
+        ConformanceCheck("aClockJumpForwardEndsLeasesEarlyAndAJumpBackLengthensThem", clockJumps),
         ConformanceCheck("renewalExtendsTheLeaseAndReportsCancellation", renewalReportsCancellation),
         ConformanceCheck(
             "aCancelRequestedTaskThatCompletesEndsCompletedAndOneWhoseLeaseExpiresEndsCancelled",
@@ -15,6 +16,30 @@ enum LeaseChecks {
         ConformanceCheck("releaseHandsTheTaskBackWithoutSpendingTheAttempt", releaseRefundsTheAttempt),
         ConformanceCheck("resultsBeyondTheLimitsAreRefusedAndChangeNothing", oversizedResultsAreRefused),
     ]
+
+    /// Leases are instants of the store's clock: a jump of it forward ends them early (the task
+    /// runs again, the late holder's completion is refused); a jump back holds them longer, as
+    /// long as the jump, and never ends one early.
+    static func clockJumps(_ h: StoreHarness) async throws {
+        let forward = try await h.queue.enqueue(NewTask(type: "t")).task.id
+        let before = try require(try await h.claim(worker: "before").first)
+        h.clock.jump(by: .seconds(3600))
+        try expect(try await h.queue.requeueExpired(limit: 10) == 1, "an hour's jump ends a 10 s lease")
+        let after = try require(try await h.claim(worker: "after").first)
+        try await expect(throws: .leaseLost) { try await h.queue.complete(before.id, result: .null) }
+        _ = try await h.queue.complete(after.id, result: .null)
+        let done = try await h.queue.task(id: forward)
+        try expect(done.status == .completed && done.claimedBy == "after" && done.attempts == 2)
+
+        let back = try await h.queue.enqueue(NewTask(type: "t")).task.id
+        _ = try require(try await h.claim(worker: "held").first)
+        h.clock.jump(by: .seconds(-3600))
+        h.clock.advance(by: .seconds(11))
+        try expect(try await h.queue.requeueExpired(limit: 10) == 0, "a jump back never ends a lease early")
+        h.clock.jump(by: .seconds(3600))
+        try expect(try await h.queue.requeueExpired(limit: 10) == 1, "the lease ends at its instant")
+        try expect(try await h.queue.task(id: back).status == .queued)
+    }
 
     static func staleTokensChangeNothing(_ h: StoreHarness) async throws {
         let id = try await h.queue.enqueue(NewTask(type: "t")).task.id

@@ -45,13 +45,16 @@ final class ClaimWaitRoom: Sendable {
     private let queue: TaskQueue
     /// The most claims that may wait at once.
     let limit: Int
+    /// The longest the loop sleeps without a wake-up.
+    let recheck: Duration
     private let state = Locked(State())
     /// Wakes the loop: an enqueue, a commit, a waiter handing on.
     private let signal = WakeupSignal()
 
-    init(queue: TaskQueue, limit: Int) {
+    init(queue: TaskQueue, limit: Int, recheck: Duration = .milliseconds(250)) {
         self.queue = queue
         self.limit = limit
+        self.recheck = recheck
     }
 
     /// How many claims wait now.
@@ -99,7 +102,8 @@ final class ClaimWaitRoom: Sendable {
     }
 
     /// The loop: while anyone waits, wake the oldest idle waiter of each capability set that has
-    /// a ready task, then sleep until a wake-up or the next delayed task is due (at most 250 ms).
+    /// a ready task, then sleep until a wake-up or the next delayed task is due (at most
+    /// ``recheck``).
     private func watch() async {
         let watch = WorkWatch(queue: queue, signal: signal)
         while true {
@@ -129,7 +133,7 @@ final class ClaimWaitRoom: Sendable {
                 }
                 if stillWaiting { waiter.signal.notify() }
             }
-            _ = await watch.sleep(min(.milliseconds(250), look.due ?? .milliseconds(250)))
+            _ = await watch.sleep(min(recheck, look.due ?? recheck))
         }
     }
 }

@@ -17,7 +17,8 @@ struct QueueAPI: Sendable {
     init(queue: TaskQueue, configuration: ServerConfiguration) {
         self.queue = queue
         self.configuration = configuration
-        self.waitRoom = ClaimWaitRoom(queue: queue, limit: configuration.maxClaimWaiters)
+        self.waitRoom = ClaimWaitRoom(
+            queue: queue, limit: configuration.maxClaimWaiters, recheck: configuration.claimRecheck)
         self.writeGate = WriteGate(limit: configuration.maxPendingWrites)
     }
 

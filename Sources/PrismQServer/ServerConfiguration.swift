@@ -17,6 +17,10 @@ public struct ServerConfiguration: Sendable {
     /// The most long-poll claims (`wait_seconds` > 0) that may wait at once; one more gets
     /// `503 busy` with `Retry-After`. Default: 1024.
     public var maxClaimWaiters: Int = 1024
+    /// How often waiting long-poll claims look for work when nothing woke them: the backstop
+    /// for a lost wake-up. Tests set it to hours, so that only wake-ups can end a wait.
+    /// Default: 250 ms.
+    package var claimRecheck: Duration = .milliseconds(250)
     /// The most writes (enqueue, claim, heartbeat, complete, fail, release, settle, cancel,
     /// retry) that may wait for the store at once; one more gets `503 busy` with `Retry-After`
     /// at once (see `docs/server.md`, *Back-pressure*). Default: 1024.

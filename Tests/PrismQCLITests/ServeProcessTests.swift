@@ -132,6 +132,53 @@ struct ServeProcessTests {
         #expect(logs.contains("released"))
     }
 
+    /// `--profile` reaches the server's connections: `conservative` maps none of the database
+    /// file into memory (`mmap_size = 0`), the default `balanced` maps it (128 MiB at most).
+    /// Seen from outside, in `/proc/PID/maps`, on a file whose pages are in it (not in the WAL).
+    @Test func theProfileReachesTheServersConnections() async throws {
+        _ = try await cli.onDatabase("enqueue", "--type", "t")
+        for (profile, mapsTheFile) in [("conservative", false), ("balanced", true)] {
+            // Every page in the file, none in the log, so that reads go to the file.
+            #expect(try await cli.onDatabase("checkpoint", "--mode", "truncate").status == 0)
+            let (server, base) = try await serve(["--profile", profile])
+            defer { if server.process.isRunning { server.process.terminate() } }
+            #expect(try await call("GET", base + "/queue/tasks/1").0 == 200)
+            // Read to the end: /proc files have no size, and a sized read stops short.
+            let maps = try #require(FileHandle(forReadingAtPath: "/proc/\(server.process.processIdentifier)/maps"))
+            let mappings = String(decoding: maps.readDataToEndOfFile(), as: UTF8.self)
+            try maps.close()
+            let mapped = mappings.split(separator: "\n").contains { $0.hasSuffix(" " + cli.database) }
+            #expect(mapped == mapsTheFile, "--profile \(profile): the database file \(mapped ? "is" : "is not") mapped")
+            server.process.terminate()
+            #expect(await server.wait().status == 0)
+        }
+    }
+
+    /// A file made read-only under a running server: SQLite goes on writing through the
+    /// descriptor it opened read-write, so writes are acknowledged and kept; the next start
+    /// refuses the file, and starts again once the mode is given back (docs/failure-modes.md).
+    @Test func aFileMadeReadOnlyUnderARunningServerKeepsItsWritesAndTheNextStartRefusesIt() async throws {
+        let (server, base) = try await serve()
+        defer { if server.process.isRunning { server.process.terminate() } }
+        #expect(try await call("POST", base + "/queue/tasks", #"{"type":"before"}"#).0 == 201)
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: cli.database)
+        #expect(try await call("POST", base + "/queue/tasks", #"{"type":"after"}"#).0 == 201)
+        server.process.terminate()
+        #expect(await server.wait().status == 0)
+
+        let refused = try await cli.onDatabase("serve", "--port", "0")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("The database \(cli.database) is read-only"), "\(refused.stderr)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: cli.database)
+        let (again, base2) = try await serve()
+        defer { if again.process.isRunning { again.process.terminate() } }
+        let (_, list) = try await call("GET", base2 + "/queue/tasks")
+        #expect(
+            (list["tasks"] as? [[String: Any]])?.compactMap { $0["type"] as? String }.sorted() == ["after", "before"])
+        again.process.terminate()
+        #expect(await again.wait().status == 0)
+    }
+
     /// `/health` answers 503 while the database cannot answer (here: its tasks table renamed
     /// away by another connection), and 200 again once it can.
     @Test func healthAnswers503WhileTheDatabaseCannotAnswerAndRecovers() async throws {

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import PrismQ
+import PrismQHarness
 import PrismQPostgres
 import PrismQSQLite
 import PrismQServer
@@ -18,6 +19,7 @@ struct APITester {
     let queue: TaskQueue
     var configuration: ServerConfiguration
     private let postgres: PostgresStore?
+    private let postgresSettings: PostgresConfiguration?
 
     /// The SQLite file of the queue (unused when the queue is on PostgreSQL).
     var sqlitePath: String { directory + "/queue.db" }
@@ -40,15 +42,30 @@ struct APITester {
             settings.tls = .disable
             let store = try await PostgresStore(configuration: settings)
             postgres = store
+            postgresSettings = settings
             queue = TaskQueue(store: store, configuration: rules)
             configuration.databaseURL = settings.description
         } else {
             postgres = nil
+            postgresSettings = nil
             queue = TaskQueue(
                 store: try SQLiteStore(path: directory + "/queue.db", configuration: sqlite), configuration: rules)
             configuration.databaseURL = "sqlite://" + directory + "/queue.db"
         }
         self.configuration = configuration
+    }
+
+    /// Runs `body` with a queue on a store of its own over the same database: another
+    /// process's connections, whose commits the server learns of only through its commit watch
+    /// (SQLite) or `LISTEN` (PostgreSQL).
+    func withOtherProcess(_ body: (TaskQueue) async throws -> Void) async throws {
+        if let postgresSettings {
+            let store = try await PostgresStore(configuration: postgresSettings)
+            defer { store.close() }
+            try await body(TaskQueue(store: store))
+        } else {
+            try await body(TaskQueue(store: try SQLiteStore(path: sqlitePath)))
+        }
     }
 
     /// A response: its status, headers and body parsed as JSON (when it is).
@@ -83,6 +100,16 @@ struct APITester {
 
         /// The port the live server listens on.
         var port: Int { client.port ?? 0 }
+
+        /// Sends a long-poll claim as `worker` on a connection of its own, and returns the
+        /// connection: its answer comes when the claim ends.
+        func waitingClaim(worker: String, waitSeconds: Int) throws -> RawHTTPConnection {
+            let connection = try RawHTTPConnection(port: port)
+            connection.send(
+                "POST", "/queue/claim", headers: ["Content-Type: application/json"],
+                body: #"{"worker_id":"\#(worker)","wait_seconds":\#(waitSeconds)}"#)
+            return connection
+        }
 
         /// The number of long-poll claims waiting, as `/health` says.
         func claimWaiters() async throws -> Int { try await health("claim_waiters") }

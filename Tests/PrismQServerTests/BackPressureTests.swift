@@ -51,11 +51,8 @@ struct BackPressureTests {
         var tester = try await APITester()
         tester.configuration.maxPendingWrites = 1
         try await tester.run { client in
-            let waiting = try RawHTTPConnection(port: client.port)
+            let waiting = try client.waitingClaim(worker: "patient", waitSeconds: 30)
             defer { waiting.disconnect() }
-            waiting.send(
-                "POST", "/queue/claim", headers: ["Content-Type: application/json"],
-                body: #"{"worker_id":"patient","wait_seconds":30}"#)
             #expect(try await eventually { try await client.claimWaiters() == 1 })
             let enqueue = try await client.post("/queue/tasks", #"{"type":"t"}"#)
             #expect(enqueue.status == .created, "\(enqueue)")

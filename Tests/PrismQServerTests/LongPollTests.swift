@@ -9,10 +9,7 @@ import Testing
 struct LongPollTests {
     @Test func aClaimWhoseClientLeftStopsWaitingAndClaimsNothing() async throws {
         try await APITester().run { client in
-            let connection = try RawHTTPConnection(port: client.port)
-            connection.send(
-                "POST", "/queue/claim", headers: ["Content-Type: application/json"],
-                body: #"{"worker_id":"gone","wait_seconds":10}"#)
+            let connection = try client.waitingClaim(worker: "gone", waitSeconds: 10)
             #expect(try await eventually { try await client.claimWaiters() == 1 })
             connection.disconnect()
             #expect(try await eventually { try await client.claimWaiters() == 0 })
@@ -28,11 +25,9 @@ struct LongPollTests {
         var tester = try await APITester()
         tester.configuration.maxClaimWaiters = 1
         try await tester.run { client in
-            let connection = try RawHTTPConnection(port: client.port)
+            // 30 s, the most: a slow machine still enqueues in time.
+            let connection = try client.waitingClaim(worker: "first", waitSeconds: 30)
             defer { connection.disconnect() }
-            connection.send(
-                "POST", "/queue/claim", headers: ["Content-Type: application/json"],
-                body: #"{"worker_id":"first","wait_seconds":30}"#)  // the most: a slow machine still enqueues in time
             #expect(try await eventually { try await client.claimWaiters() == 1 })
             let refused = try await client.post("/queue/claim", #"{"worker_id":"second","wait_seconds":5}"#)
             #expect(refused.status == .serviceUnavailable && refused.errorCode == "busy")
@@ -47,14 +42,10 @@ struct LongPollTests {
     }
 
     @Test func oneTaskWakesOneOfManyWaiters() async throws {
-        try await APITester().run { client in
-            let connections = try (0..<20).map { index in
-                let connection = try RawHTTPConnection(port: client.port)
-                connection.send(
-                    "POST", "/queue/claim", headers: ["Content-Type: application/json"],
-                    body: #"{"worker_id":"w\#(index)","wait_seconds":20}"#)
-                return connection
-            }
+        var tester = try await APITester()
+        tester.configuration.claimRecheck = .seconds(3600)  // only the enqueue's wake-up ends a wait
+        try await tester.run { client in
+            let connections = try (0..<20).map { try client.waitingClaim(worker: "w\($0)", waitSeconds: 20) }
             defer { connections.forEach { $0.disconnect() } }
             #expect(try await eventually { try await client.claimWaiters() == 20 })
             let pool = { () async throws -> Int in
@@ -65,6 +56,21 @@ struct LongPollTests {
             #expect(try await eventually { try await client.claimWaiters() == 19 })
             // The enqueue and one claim: no claim by each of the other 19 waiters.
             #expect(try await pool() - writesBefore <= 3)
+        }
+    }
+
+    @Test func aCommitOfAnotherProcessWakesAWaitingClaim() async throws {
+        var tester = try await APITester()
+        tester.configuration.claimRecheck = .seconds(3600)  // only the commit's wake-up ends the wait
+        let other = tester
+        try await tester.run { client in
+            let connection = try client.waitingClaim(worker: "waiting", waitSeconds: 30)
+            defer { connection.disconnect() }
+            #expect(try await eventually { try await client.claimWaiters() == 1 })
+            var id: Int64 = 0
+            try await other.withOtherProcess { queue in id = try await queue.enqueue(NewTask(type: "t")).task.id }
+            let reply = await connection.response()
+            #expect(reply.status == 200 && reply.body.contains(#""id":\#(id),"#), "\(reply)")
         }
     }
 }

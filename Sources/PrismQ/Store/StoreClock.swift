@@ -57,6 +57,12 @@ public final class ManualClock: StoreClock {
         for wake in due { wake.resume() }
     }
 
+    /// Moves the date it shows by `offset`, either way, without moving ``timer``: a jump of the
+    /// host's wall clock, which monotonic clocks do not see.
+    public func jump(by offset: Duration) {
+        state.withLock { $0.date += offset.inSeconds }
+    }
+
     /// This clock as a Swift `Clock`: sleeps on it end when ``advance(by:)`` reaches them.
     public var timer: Timer { Timer(clock: self) }
 
