@@ -182,6 +182,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "PrismQCommandTests",
+            dependencies: [
+                "prismq", "PrismQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "PrismQCLITests",
             dependencies: [
                 "PrismQ", "PrismQSQLite", "PrismQPostgres", "PrismQHarness",

@@ -152,7 +152,7 @@ package struct JSONBody {
                 "'\(field)' must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound))."
             )
         }
-        return .milliseconds(Int64(((value * 1_000_000).rounded() / 1000).rounded(.up)))
+        return Duration(seconds: value, rounding: .up)
     }
 
     private static func format(_ value: Double) -> String {

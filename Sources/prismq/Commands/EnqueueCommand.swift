@@ -23,22 +23,23 @@ struct EnqueueCommand: QueueCommand {
     )
     var payload: String = "null"
 
-    @Option(name: .long, help: "Priority, -1000…1000.")
+    // `.unconditional`: a negative number is the option's value (`--priority -5`), not an option.
+    @Option(name: .long, parsing: .unconditional, help: "Priority, -1000…1000.")
     var priority: Int = 0
 
-    @Option(name: .long, help: "Seconds from now before the task may run.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds from now before the task may run.")
     var delay: Double?
 
     @Option(name: .customLong("run-after"), help: "The earliest time to run, RFC 3339.")
     var runAfter: String?
 
-    @Option(name: .customLong("max-attempts"), help: "The attempt budget, 1–100.")
+    @Option(name: .customLong("max-attempts"), parsing: .unconditional, help: "The attempt budget, 1–100.")
     var maxAttempts: Int = 3
 
     @Option(name: .customLong("idempotency-key"), help: "A key (1–256 characters) that names the task.")
     var idempotencyKey: String?
 
-    @Option(name: .long, help: "Seconds one attempt may run.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds one attempt may run.")
     var timeout: Double?
 
     func newTask() throws(QueueError) -> NewTask {

@@ -35,8 +35,14 @@ enum Parsing {
     }
 
     /// A retention rule, `STATUS=DURATION` or `TYPE:STATUS=DURATION` (`DURATION` as
-    /// ``duration(_:name:)``, or `forever`), set in `policy`.
+    /// ``duration(_:name:)``, or `forever`), set in `policy`; a refused rule leaves it unchanged.
     static func retentionRule(_ text: String, into policy: inout RetentionPolicy) throws(QueueError) {
+        var updated = policy
+        try retentionRule(text, setIn: &updated)
+        policy = updated
+    }
+
+    private static func retentionRule(_ text: String, setIn policy: inout RetentionPolicy) throws(QueueError) {
         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
         let target = parts.first?.split(separator: ":", omittingEmptySubsequences: false).map(String.init) ?? []
         guard parts.count == 2, (1...2).contains(target.count), let statusName = target.last else {
