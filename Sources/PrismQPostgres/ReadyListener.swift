@@ -8,9 +8,9 @@ import Synchronization
 /// failure. The store sends `pg_notify` when tasks become ready: after an enqueue or a retry
 /// commits, and in the statement of a requeue.
 ///
-/// A notification can be lost while the connection is down; subscribers are called once each
-/// time it comes back, and the loops that subscribe also poll (every 250 ms at most) as a
-/// backstop.
+/// A notification sent while no `LISTEN` is in place (before the first connection is up, or
+/// while it is down) is not delivered; so subscribers are called once each time `LISTEN` is in
+/// place, and the loops that subscribe also poll (every 250 ms at most) as a backstop.
 final class ReadyListener: Sendable {
     private struct State {
         var subscribers: [Int: @Sendable () -> Void] = [:]
@@ -62,7 +62,6 @@ final class ReadyListener: Sendable {
     /// Listens until cancelled, reconnecting with a growing pause after each failure.
     private func listen() async {
         var pause = Duration.milliseconds(50)
-        var reconnecting = false
         while !Task.isCancelled {
             do {
                 let connection = try await connect()
@@ -70,11 +69,9 @@ final class ReadyListener: Sendable {
                     try await withTaskCancellationHandler {
                         try await connection.listen(on: channel) { notifications in
                             pause = .milliseconds(50)
-                            // Whatever came while the connection was down. (Before the first
-                            // connection, subscribers' own polls cover the moments since they
-                            // subscribed.)
-                            if reconnecting { notifyAll() }
-                            reconnecting = true
+                            // Whatever became ready before this LISTEN: since the subscribers
+                            // subscribed, or while the connection was down.
+                            notifyAll()
                             state.withLock { $0.connected = true }
                             defer { state.withLock { $0.connected = false } }
                             for try await _ in notifications { notifyAll() }

@@ -82,13 +82,14 @@ final class ClaimWaitRoom: Sendable {
         return waiter
     }
 
-    /// Takes a waiter out, whatever became of it.
+    /// Takes a waiter out, whatever became of it; the loop looks again when it was woken (to
+    /// hand on) or was the last (so that the loop ends now, not at its next recheck).
     func leave(_ waiter: Waiter) {
-        let handOn = state.withLock { state in
+        let wakeLoop = state.withLock { state in
             state.waiters.removeAll { $0 === waiter }
-            return state.woken.remove(waiter.id) != nil
+            return state.woken.remove(waiter.id) != nil || state.waiters.isEmpty
         }
-        if handOn { signal.notify() }
+        if wakeLoop { signal.notify() }
     }
 
     /// A woken waiter claimed (it leaves at once, so it is not woken again) or found nothing;

@@ -43,7 +43,8 @@ struct LongPollTests {
 
     @Test func oneTaskWakesOneOfManyWaiters() async throws {
         var tester = try await APITester()
-        tester.configuration.claimRecheck = .seconds(3600)  // only the enqueue's wake-up ends a wait
+        // Only a wake-up ends a wait: the enqueue's own, or the commit watch's, which sees it too.
+        tester.configuration.claimRecheck = .seconds(3600)
         try await tester.run { client in
             let connections = try (0..<20).map { try client.waitingClaim(worker: "w\($0)", waitSeconds: 20) }
             defer { connections.forEach { $0.disconnect() } }
