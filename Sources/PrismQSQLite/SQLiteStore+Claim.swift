@@ -73,7 +73,11 @@ extension SQLiteStore {
         return try Row.fetchAll(statement, arguments: arguments).map { ($0[0], $0[1]) }
     }
 
+    /// How long until a task of `capabilities` is ready (`.zero`: now; `nil`: none known). The
+    /// check `/health` makes: it fails with `storage` once the file was deleted or replaced
+    /// (see ``FileIdentity``), as writes do, though the old file still reads.
     public func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
+        try file?.verify()
         let types = Array(Set(capabilities)).sorted()
         let now = nowMillis
         return try await pointRead { db in

@@ -17,6 +17,8 @@ public final class SQLiteStore: QueueStore {
     package let pool: DatabasePool
     let groupCommit: GroupCommit
     let commitWatcher: CommitWatcher
+    /// The file opened, which writes and readiness checks verify is still at ``path``.
+    let file: FileIdentity?
     let recorder: PoolStatisticsRecorder
     /// The payload fields with a generated column and an index in this database.
     let indexedPayloadFields: Set<String>
@@ -74,10 +76,11 @@ public final class SQLiteStore: QueueStore {
             throw QueueError.translating(error, path: path)
         }
         let checkpointThreshold = configuration.profile.walAutocheckpoint
+        file = FileIdentity(path: path)
         groupCommit = GroupCommit(
             pool: pool,
             checkpointer: checkpointThreshold > 0 ? Checkpointer(path: path, threshold: checkpointThreshold) : nil,
-            file: FileIdentity(path: path)
+            file: file
         )
         commitWatcher = CommitWatcher(path: path)
     }

@@ -135,7 +135,8 @@ struct ServeProcessTests {
     /// `--profile` reaches the server's connections: `conservative` maps none of the database
     /// file into memory (`mmap_size = 0`), the default `balanced` maps it (128 MiB at most).
     /// Seen from outside, in `/proc/PID/maps`, on a file whose pages are in it (not in the WAL).
-    @Test func theProfileReachesTheServersConnections() async throws {
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/maps"), "reads /proc"))
+    func theProfileReachesTheServersConnections() async throws {
         _ = try await cli.onDatabase("enqueue", "--type", "t")
         for (profile, mapsTheFile) in [("conservative", false), ("balanced", true)] {
             // Every page in the file, none in the log, so that reads go to the file.
@@ -147,7 +148,8 @@ struct ServeProcessTests {
             let maps = try #require(FileHandle(forReadingAtPath: "/proc/\(server.process.processIdentifier)/maps"))
             let mappings = String(decoding: maps.readDataToEndOfFile(), as: UTF8.self)
             try maps.close()
-            let mapped = mappings.split(separator: "\n").contains { $0.hasSuffix(" " + cli.database) }
+            let file = URL(fileURLWithPath: cli.database).resolvingSymlinksInPath().path
+            let mapped = mappings.split(separator: "\n").contains { $0.hasSuffix(" " + file) }
             #expect(mapped == mapsTheFile, "--profile \(profile): the database file \(mapped ? "is" : "is not") mapped")
             server.process.terminate()
             #expect(await server.wait().status == 0)
@@ -177,6 +179,40 @@ struct ServeProcessTests {
             (list["tasks"] as? [[String: Any]])?.compactMap { $0["type"] as? String }.sorted() == ["after", "before"])
         again.process.terminate()
         #expect(await again.wait().status == 0)
+    }
+
+    /// The file deleted under a running server: later writes are refused (500) and store
+    /// nothing, `/health` answers 503, and what was acknowledged is saved as
+    /// docs/failure-modes.md says: the deleted file through `/proc/PID/fd`, with the log.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/fd"), "reads /proc"))
+    func aFileDeletedUnderARunningServerRefusesWritesAndCanBeSaved() async throws {
+        let (server, base) = try await serve()
+        defer { if server.process.isRunning { server.process.terminate() } }
+        #expect(try await call("POST", base + "/queue/tasks", #"{"type":"kept"}"#).0 == 201)
+        #expect(unlink(cli.database) == 0)
+        let (refused, body) = try await call("POST", base + "/queue/tasks", #"{"type":"refused"}"#)
+        #expect(refused == 500 && (body["error"] as? [String: Any])?["code"] as? String == "internal", "\(body)")
+        #expect(try await call("GET", base + "/health").0 == 503)
+
+        let descriptors = "/proc/\(server.process.processIdentifier)/fd"
+        let deleted = try FileManager.default.contentsOfDirectory(atPath: descriptors).first {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + $0))
+                == cli.database + " (deleted)"
+        }
+        let saved = cli.directory + "/saved.db"
+        // As `cp` does, through the link (`copyItem` would copy the link itself).
+        let descriptor = try #require(deleted, "no descriptor of the deleted file")
+        let open = try #require(FileHandle(forReadingAtPath: descriptors + "/" + descriptor))
+        #expect(FileManager.default.createFile(atPath: saved, contents: open.readDataToEndOfFile()))
+        try open.close()
+        try FileManager.default.copyItem(atPath: cli.database + "-wal", toPath: saved + "-wal")
+        server.process.terminate()
+        #expect(await server.wait().status == 0)
+        let list = try await cli.run(["list", "--db", saved, "--json"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let tasks = try CLIRunner.object(list.stdout)["tasks"] as? [[String: Any]] ?? []
+        let types = tasks.compactMap { $0["type"] as? String }
+        #expect(types == ["kept"], "\(list.stdout)")
     }
 
     /// `/health` answers 503 while the database cannot answer (here: its tasks table renamed
