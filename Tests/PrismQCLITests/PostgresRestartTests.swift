@@ -52,7 +52,7 @@ struct PostgresRestartTests {
         }
         server.process.terminate()
         #expect(await server.wait().status == 0)
-        cluster.stopNow()
+        try await cluster.stop()
         cli.remove()
     }
 }

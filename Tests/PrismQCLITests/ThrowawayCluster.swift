@@ -49,11 +49,13 @@ struct ThrowawayCluster {
         try await postgres("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "stop"])
     }
 
-    /// Stops the server at once if it runs (blocking: for `defer`); the runner's `remove()`
-    /// deletes its files.
+    /// Starts stopping the server at once if it runs, without waiting (for `defer`, which
+    /// cannot await, and must not block the cooperative pool): `pg_ctl` runs and is waited for
+    /// on a thread of its own. The runner's `remove()` deletes the files.
     func stopNow() {
         let (executable, arguments) = command("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "stop"])
-        _ = Self.spawnAndWait(executable, arguments, log: cli.directory + "/tools.log")
+        let log = cli.directory + "/tools.log"
+        Thread { _ = Self.spawnAndWait(executable, arguments, log: log) }.start()
     }
 
     /// Runs a PostgreSQL tool as the `postgres` user (who owns the cluster) when root.
