@@ -3,8 +3,8 @@ import PrismQ
 
 /// The database file as this process opened it. A file deleted or replaced under a running
 /// process would take its writes with it: they would go on into the open file, which nobody
-/// else sees and which is gone when the process ends. So each commit checks first that the path
-/// still names the file it opened (one `stat`).
+/// else sees and which is gone when the process ends. So each commit, and each readiness check
+/// (what `/health` asks), checks first that the path still names the file it opened (one `stat`).
 struct FileIdentity: Sendable {
     let path: String
     private let device: UInt64

@@ -189,6 +189,7 @@ struct ServeProcessTests {
         let (server, base) = try await serve()
         defer { if server.process.isRunning { server.process.terminate() } }
         #expect(try await call("POST", base + "/queue/tasks", #"{"type":"kept"}"#).0 == 201)
+        let file = URL(fileURLWithPath: cli.database).resolvingSymlinksInPath().path
         #expect(unlink(cli.database) == 0)
         let (refused, body) = try await call("POST", base + "/queue/tasks", #"{"type":"refused"}"#)
         #expect(refused == 500 && (body["error"] as? [String: Any])?["code"] as? String == "internal", "\(body)")
@@ -197,7 +198,7 @@ struct ServeProcessTests {
         let descriptors = "/proc/\(server.process.processIdentifier)/fd"
         let deleted = try FileManager.default.contentsOfDirectory(atPath: descriptors).first {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + $0))
-                == cli.database + " (deleted)"
+                == file + " (deleted)"
         }
         let saved = cli.directory + "/saved.db"
         // As `cp` does, through the link (`copyItem` would copy the link itself).

@@ -64,6 +64,16 @@ struct ArgumentPropertyTests {
         }
     }
 
+    /// Neither rounding noise (a decimal of whole milliseconds) nor a tiny positive value moves a
+    /// duration off what was meant: 2.007 s is 2,007 ms, and 0.1 µs rounds up to 1 ms, not 0.
+    @Test func secondsRoundUpToTheMillisecondWithoutNoise() throws {
+        #expect(try Parsing.seconds(2.007, name: "timeout", allowZero: false) == .milliseconds(2007))
+        #expect(try Parsing.seconds(1.1400000000000001, name: "timeout", allowZero: false) == .milliseconds(1140))
+        #expect(try Parsing.seconds(1e-7, name: "timeout", allowZero: false) == .milliseconds(1))
+        #expect(try Parsing.duration("1e-7s", name: "older-than") == .milliseconds(1))
+        #expect(try Parsing.seconds(0.0015, name: "delay", allowZero: true) == .milliseconds(2))
+    }
+
     @Test func aRetentionRuleSetsExactlyItsStatusOrIsRefusedAndChangesNothing() async throws {
         let statuses = ["completed", "dead", "cancelled", "queued", "running", "nonsense"]
         let types = ["", "email.send:", "bad type:", "a:b:"]

@@ -29,28 +29,39 @@ extension WorkerPool {
                 await waitForWakeup(timeout: stopping ? .milliseconds(20) : configuration.idlePoll.upperBound)
                 continue
             }
+            var request =
+                claiming == 0
+                ? nil
+                : ClaimRequest(
+                    workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
+                    leaseDuration: configuration.leaseDuration, maxTasks: claiming
+                )
+            if !watch.seesCommits && batch.isEmpty && claiming == configuration.concurrency {
+                request?.wait = Self.longPoll
+            }
+            let result: SettleResult
             do {
-                var request =
-                    claiming == 0
-                    ? nil
-                    : ClaimRequest(
-                        workerID: configuration.workerID, capabilities: capabilities, strategy: strategy,
-                        leaseDuration: configuration.leaseDuration, maxTasks: claiming
-                    )
-                if !watch.seesCommits && batch.isEmpty && claiming == configuration.concurrency {
-                    request?.wait = Self.longPoll
-                }
-                let result = try await queue.settle(batch.map(\.settlement), thenClaim: request)
-                errorBackoff = .milliseconds(50)
-                apply(result.outcomes, of: batch)
-                result.leases.forEach(start)
-                if !result.leases.isEmpty || claiming == 0 {
-                    idle = configuration.idlePoll.lowerBound
-                    if result.leases.count == claiming { continue }
-                }
+                result = try await queue.settle(batch.map(\.settlement), thenClaim: request)
+            } catch {
+                // Nothing of the round was recorded: its outcomes go back to be settled again.
+                retryLater(batch, after: error)
+                await waitForWakeup(timeout: errorBackoff)
+                errorBackoff = min(errorBackoff * 2, .seconds(5))
+                continue
+            }
+            errorBackoff = .milliseconds(50)
+            apply(result.outcomes, of: batch)
+            result.leases.forEach(start)
+            if !result.leases.isEmpty || claiming == 0 {
+                idle = configuration.idlePoll.lowerBound
+                if result.leases.count == claiming { continue }
+            }
+            do {
                 idle = try await sleepUntilWork(capabilities: capabilities, idle: idle, watch: watch)
             } catch {
-                retryLater(batch, after: error)
+                // The round was recorded; only the look at the ready set failed: wait, then
+                // claim again (a failing store fails that too, and backs off above).
+                logger.warning("Could not look for ready tasks; retrying", metadata: ["prismq.error": "\(error)"])
                 await waitForWakeup(timeout: errorBackoff)
                 errorBackoff = min(errorBackoff * 2, .seconds(5))
             }
