@@ -96,6 +96,11 @@ package enum ExportLine: Equatable {
         task.leaseDuration = (object["lease_seconds"] as? Double).map {
             Duration(seconds: $0, rounding: .toNearestOrAwayFromZero)
         }
+        for (field, duration) in [("timeout_seconds", task.timeout), ("lease_seconds", task.leaseDuration)] {
+            if let duration, duration <= .zero || duration > TaskValidation.longestDuration {
+                throw QueueError(.invalidArgument, "\"\(field)\" must be more than 0 s and at most 100 years")
+            }
+        }
         var logs: [TaskLogEntry] = []
         for entry in object["logs"] as? [[String: Any]] ?? [] {
             guard let event = entry["event"] as? String, let at = WireDecoding.date(entry["at"]) else {

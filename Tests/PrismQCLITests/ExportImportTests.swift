@@ -31,6 +31,14 @@ struct ExportImportTests {
         let trailing = exported.stdout + lines[1] + "\n"
         let after = try await cli.start(["import", "--db", cli.directory + "/other.db"], stdin: trailing).wait()
         #expect(after.status == 1 && after.stderr.contains("line 6: a line after the end line"), "\(after.stderr)")
+        // A duration out of range is refused with its line (it trapped once; then it was clamped).
+        let huge = exported.stdout.replacingOccurrences(
+            of: #""timeout_seconds":null"#, with: #""timeout_seconds":1e300"#)
+        let outOfRange = try await cli.start(["import", "--db", cli.directory + "/huge.db"], stdin: huge).wait()
+        #expect(
+            outOfRange.status == 1
+                && outOfRange.stderr.contains(#"line 2: "timeout_seconds" must be more than 0 s and at most 100 years"#),
+            "\(outOfRange.stderr)")
         for (input, reason) in [
             ("not an export\n", "does not start with a prismq-export header line"), ("\n\n", "is empty"),
             (#"{"kind":"prismq-export","version":9}"# + "\n", "is export version 9"),
