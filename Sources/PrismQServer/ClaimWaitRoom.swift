@@ -8,7 +8,8 @@ import Synchronization
 /// whether a task is ready, and wakes only the oldest waiter of each set that has one. That
 /// waiter claims and hands on (``attempted(_:)``), so the next one is woken only while tasks
 /// remain: a commit costs a few reads, not one per waiter. The loop runs only while someone
-/// waits. At most ``limit`` claims wait at once; more are refused with `busy`.
+/// waits, and for ``linger`` after. At most ``limit`` claims wait at once; more are refused
+/// with `busy`.
 final class ClaimWaitRoom: Sendable {
     /// One waiting claim.
     final class Waiter: Sendable {
@@ -83,7 +84,7 @@ final class ClaimWaitRoom: Sendable {
     }
 
     /// Takes a waiter out, whatever became of it; the loop looks again when it was woken (to
-    /// hand on) or was the last (so that the loop ends now, not at its next recheck).
+    /// hand on) or was the last (so that the loop lingers from now, not from its next recheck).
     func leave(_ waiter: Waiter) {
         let wakeLoop = state.withLock { state in
             state.waiters.removeAll { $0 === waiter }
@@ -102,18 +103,38 @@ final class ClaimWaitRoom: Sendable {
         signal.notify()
     }
 
+    /// How long the loop stays after its last waiter left (at most ``recheck``): a worker's
+    /// next long-poll then finds the loop, and its subscription (on PostgreSQL, its `LISTEN`
+    /// connection), still there.
+    static let linger = Duration.milliseconds(250)
+
+    /// What the loop does next.
+    private enum Step {
+        /// Look for these waiters (the oldest idle one of each capability set).
+        case look([[String]: Waiter])
+        /// Nobody waits: stay a while.
+        case linger
+        /// Nobody came back: the loop has ended.
+        case end
+    }
+
     /// The loop: while anyone waits, wake the oldest idle waiter of each capability set that has
     /// a ready task, then sleep until a wake-up or the next delayed task is due (at most
-    /// ``recheck``).
+    /// ``recheck``). Once nobody waits, it stays for ``linger``, then ends.
     private func watch() async {
         let watch = WorkWatch(queue: queue, signal: signal)
+        let clock = ContinuousClock()
+        let linger = min(recheck, Self.linger)
+        var emptySince: ContinuousClock.Instant?
         while true {
-            let candidates: [[String]: Waiter]? = state.withLock { state in
+            let lingerLeft = emptySince.map { linger - $0.duration(to: clock.now) } ?? linger
+            let step: Step = state.withLock { state in
                 if state.waiters.isEmpty {
+                    guard emptySince != nil, lingerLeft <= .zero else { return .linger }
                     // Unsubscribed under the lock, so a loop started right after is not undone.
                     watch.close()
                     state.loopRunning = false
-                    return nil
+                    return .end
                 }
                 var busy = Set(state.waiters.filter { state.woken.contains($0.id) }.map(\.capabilities))
                 var oldest: [[String]: Waiter] = [:]
@@ -121,20 +142,28 @@ final class ClaimWaitRoom: Sendable {
                     oldest[waiter.capabilities] = waiter
                     busy.insert(waiter.capabilities)
                 }
-                return oldest
+                return .look(oldest)
             }
-            guard let candidates else { return }
-            let look = (try? await watch.look(at: Array(candidates.keys))) ?? .nothing
-            for capabilities in look.ready {
-                guard let waiter = candidates[capabilities] else { continue }
-                let stillWaiting = state.withLock { state in
-                    guard state.waiters.contains(where: { $0 === waiter }) else { return false }
-                    state.woken.insert(waiter.id)
-                    return true
+            switch step {
+            case .end:
+                return
+            case .linger:
+                if emptySince == nil { emptySince = clock.now }
+                _ = await watch.sleep(lingerLeft)  // an entering waiter wakes it
+            case .look(let candidates):
+                emptySince = nil
+                let look = (try? await watch.look(at: Array(candidates.keys))) ?? .nothing
+                for capabilities in look.ready {
+                    guard let waiter = candidates[capabilities] else { continue }
+                    let stillWaiting = state.withLock { state in
+                        guard state.waiters.contains(where: { $0 === waiter }) else { return false }
+                        state.woken.insert(waiter.id)
+                        return true
+                    }
+                    if stillWaiting { waiter.signal.notify() }
                 }
-                if stillWaiting { waiter.signal.notify() }
+                _ = await watch.sleep(min(recheck, look.due ?? recheck))
             }
-            _ = await watch.sleep(min(recheck, look.due ?? recheck))
         }
     }
 }
