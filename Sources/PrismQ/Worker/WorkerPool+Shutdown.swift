@@ -12,8 +12,13 @@ extension WorkerPool {
             _ = await stopSignal.wait(timeout: .seconds(3600))
         }
         let grace = Countdown(configuration.shutdownGracePeriod, on: configuration.clock)
-        while runningCount > 0, grace.remaining > .zero, !Task.isCancelled {
+        while hasWork, grace.remaining > .zero, !Task.isCancelled {
             _ = await settled.wait(timeout: min(grace.remaining, .milliseconds(100)))
+        }
+        // A claim still in the store when the grace ends: its tasks are stopped (and handed
+        // back) with the rest once it has come back. A detached wait, as below.
+        while state.withLock({ $0.claimsInFlight > 0 }) {
+            _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
         }
         let remaining = state.withLock { Array($0.running.keys) }
         for lease in remaining {
@@ -36,6 +41,13 @@ extension WorkerPool {
         for lease in stuck {
             _ = try? await Task.detached { try await self.queue.release(lease) }.value
         }
+    }
+}
+
+extension WorkerPool {
+    /// Whether handlers run, or a claim is in the store whose tasks will.
+    var hasWork: Bool {
+        state.withLock { !$0.running.isEmpty || $0.claimsInFlight > 0 }
     }
 }
 

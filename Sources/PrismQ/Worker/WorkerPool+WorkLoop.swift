@@ -18,12 +18,16 @@ extension WorkerPool {
             // Handlers that finished together settle together: let the others that are ready
             // run first, so that one write carries all their outcomes.
             await Task.yield()
-            let (batch, free, stopping, holding) = state.withLock { state in
+            let cancelled = Task.isCancelled
+            // Decided under the lock `stop()` takes: either this round sees the stop, or the
+            // grace period sees its claim in flight.
+            let (batch, claiming, stopping, holding) = state.withLock { state in
                 defer { state.unsettled.removeAll() }
                 let busy = state.running.count - state.unsettled.count
-                return (state.unsettled, configuration.concurrency - busy, state.stopping, !state.running.isEmpty)
+                let claiming = state.stopping || cancelled ? 0 : max(0, configuration.concurrency - busy)
+                if claiming > 0 { state.claimsInFlight += 1 }
+                return (state.unsettled, claiming, state.stopping, !state.running.isEmpty)
             }
-            let claiming = stopping || Task.isCancelled ? 0 : free
             if batch.isEmpty && claiming == 0 {
                 guard holding else { return }
                 await waitForWakeup(timeout: stopping ? .milliseconds(20) : configuration.idlePoll.upperBound)
@@ -43,6 +47,7 @@ extension WorkerPool {
             do {
                 result = try await queue.settle(batch.map(\.settlement), thenClaim: request)
             } catch {
+                if claiming > 0 { claimReturned() }
                 // Nothing of the round was recorded: its outcomes go back to be settled again.
                 retryLater(batch, after: error)
                 await waitForWakeup(timeout: errorBackoff)
@@ -52,6 +57,7 @@ extension WorkerPool {
             errorBackoff = .milliseconds(50)
             apply(result.outcomes, of: batch)
             result.leases.forEach(start)
+            if claiming > 0 { claimReturned() }
             if !result.leases.isEmpty || claiming == 0 {
                 idle = configuration.idlePoll.lowerBound
                 if result.leases.count == claiming { continue }
@@ -132,6 +138,13 @@ extension WorkerPool {
 
     /// Keeps a failed round's outcomes for the next round (their leases are still renewed),
     /// giving up on one after 8 failed writes: its lease then expires and the task runs again.
+    /// A round's claim came back, its leases (if any) now running: the grace period no longer
+    /// waits for it.
+    func claimReturned() {
+        state.withLock { $0.claimsInFlight -= 1 }
+        settled.notify()
+    }
+
     func retryLater(_ batch: [Unsettled], after error: any Error) {
         logger.warning("Could not record outcomes or claim; retrying", metadata: ["prismq.error": "\(error)"])
         var kept: [Unsettled] = []

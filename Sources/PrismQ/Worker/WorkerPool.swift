@@ -48,6 +48,9 @@ public final class WorkerPool: Service, Sendable {
         var running: [LeaseID: Running] = [:]
         var unsettled: [Unsettled] = []
         var stopping = false
+        /// Rounds whose claim is in the store: their leases are not in ``running`` yet, and
+        /// the grace period must wait for them (a stop can come while the claim commits).
+        var claimsInFlight = 0
     }
 
     /// The queue the pool serves.

@@ -6,19 +6,25 @@ import Testing
 
 @testable import PrismQSQLite
 
-/// The worker pool on a store whose look at the ready set fails while its writes succeed (as a
-/// SQLite store's does once its file is deleted, or PostgreSQL's while a read fails).
-@Suite("Worker pool: a failing look", .timeLimit(.minutes(2)))
-struct PoolLookFailureTests {
+/// The worker pool over a store that misbehaves in one way: its look at the ready set fails
+/// while its writes succeed (as a SQLite store's does once its file is deleted, or
+/// PostgreSQL's while a read fails), or its claim is held between its commit and its answer.
+@Suite("Worker pool: a store's failing look, a claim held up", .timeLimit(.minutes(2)))
+struct PoolStoreFaultTests {
     let directory = TemporaryDirectory()
 
-    @Test func aLookThatFailsAfterARecordedRoundDoesNotSettleItAgain() async throws {
-        let store = LookFailingStore(base: try makeStore(in: directory))
+    func pool(on store: InterposedStore, grace: Duration = .milliseconds(200)) -> (TaskQueue, WorkerPool) {
         let queue = TaskQueue(store: store)
         var configuration = WorkerPoolConfiguration()
-        configuration.workerID = "looks-fail"
+        configuration.workerID = "interposed"
         configuration.concurrency = 1
-        let pool = WorkerPool(queue: queue, configuration: configuration)
+        configuration.shutdownGracePeriod = grace
+        return (queue, WorkerPool(queue: queue, configuration: configuration))
+    }
+
+    @Test func aLookThatFailsAfterARecordedRoundDoesNotSettleItAgain() async throws {
+        let store = InterposedStore(base: try makeStore(in: directory), looksFail: true)
+        let (queue, pool) = pool(on: store)
         pool.register("t") { _ in nil }
         let running = Task { try await pool.run() }
         defer { pool.stop() }
@@ -32,19 +38,57 @@ struct PoolLookFailureTests {
         #expect(settled.count == 3 && Set(settled).count == 3, "each lease settled once: \(settled)")
         #expect(store.failedLooks.load(ordering: .relaxed) > 0, "the looks did fail")
     }
+
+    /// A stop that comes while a claim is committed but not yet answered: its task is still
+    /// handed back after the grace period (it used to run to its end, past any grace).
+    @Test func aStopWhileAClaimIsInFlightStillHandsItsTaskBackAfterTheGrace() async throws {
+        let reached = WakeupSignal()
+        let open = WakeupSignal()
+        let store = InterposedStore(base: try makeStore(in: directory)) {
+            reached.notify()
+            _ = await open.wait(timeout: .seconds(60))
+        }
+        let (queue, pool) = pool(on: store, grace: .milliseconds(100))
+        pool.register("t") { _ in
+            while true { try await Task.sleep(for: .milliseconds(10)) }  // until cancelled
+        }
+        let running = Task { try await pool.run() }
+        defer { pool.stop() }
+        let id = try await queue.enqueue(NewTask(type: "t")).task.id
+        #expect(await reached.wait(timeout: .seconds(30)), "the claim committed")
+        pool.stop()
+        // Time for the grace period to pass while the claim is held: the old pool found nothing
+        // running then and gave up. (The pass does not depend on this wait, the old failure did.)
+        try await Task.sleep(for: .milliseconds(300))
+        open.notify()
+        let handedBack = try await eventually(timeout: .seconds(30)) {
+            try await queue.task(id: id).status == .queued
+        }
+        if !handedBack { running.cancel() }  // its handler would run on: fail, do not hang
+        try await running.value
+        let task = try await queue.task(id: id)
+        #expect(task.status == .queued && task.attempts == 0, "\(task)")
+        #expect(try await queue.logs(taskID: id).map(\.event) == [.enqueued, .claimed, .released])
+    }
 }
 
-/// A SQLite store whose readiness read always fails, and which records every settlement.
-private final class LookFailingStore: TaskStore, LeaseStore, ReadinessStore {
+/// A SQLite store that records every settlement, whose readiness read can always fail, and
+/// which can run `afterClaim` between committing a claim that took tasks and answering it.
+final class InterposedStore: TaskStore, LeaseStore, ReadinessStore {
     let base: SQLiteStore
+    let looksFail: Bool
+    let afterClaim: (@Sendable () async -> Void)?
     let settled = Locked<[LeaseID]>([])
     let failedLooks = Atomic(0)
 
-    init(base: SQLiteStore) {
+    init(base: SQLiteStore, looksFail: Bool = false, afterClaim: (@Sendable () async -> Void)? = nil) {
         self.base = base
+        self.looksFail = looksFail
+        self.afterClaim = afterClaim
     }
 
     func timeUntilReady(capabilities: [String]) async throws(QueueError) -> Duration? {
+        guard looksFail else { return try await base.timeUntilReady(capabilities: capabilities) }
         failedLooks.add(1, ordering: .relaxed)
         throw QueueError(.storage, "The look at the ready set failed (a test's store).")
     }
@@ -57,7 +101,9 @@ private final class LookFailingStore: TaskStore, LeaseStore, ReadinessStore {
         _ settlements: [Settlement], retryPolicy: RetryPolicy, thenClaim request: ClaimRequest?
     ) async throws(QueueError) -> SettleResult {
         settled.withLock { $0 += settlements.map(\.lease) }
-        return try await base.settle(settlements, retryPolicy: retryPolicy, thenClaim: request)
+        let result = try await base.settle(settlements, retryPolicy: retryPolicy, thenClaim: request)
+        if !result.leases.isEmpty { await afterClaim?() }
+        return result
     }
 
     func enqueue(_ tasks: [NewTask]) async throws(QueueError) -> [EnqueueResult] { try await base.enqueue(tasks) }
