@@ -64,11 +64,65 @@ struct PoolStoreFaultTests {
         let handedBack = try await eventually(timeout: .seconds(30)) {
             try await queue.task(id: id).status == .queued
         }
-        if !handedBack { running.cancel() }  // its handler would run on: fail, do not hang
+        guard handedBack else {
+            // Its handler would run on, and the pool with it: fail now instead of hanging.
+            Issue.record("the task was not handed back: \(try await queue.task(id: id))")
+            return
+        }
         try await running.value
         let task = try await queue.task(id: id)
         #expect(task.status == .queued && task.attempts == 0, "\(task)")
         #expect(try await queue.logs(taskID: id).map(\.event) == [.enqueued, .claimed, .released])
+    }
+
+    /// A claim held in the store does not hold up the handlers already running: they are
+    /// stopped when the grace period ends, and the held claim's task is handed back after it.
+    @Test func aClaimHeldInTheStoreDoesNotDelayStoppingTheRunningHandlers() async throws {
+        let reached = WakeupSignal()
+        let open = WakeupSignal()
+        let claims = Atomic(0)
+        let store = InterposedStore(base: try makeStore(in: directory)) {
+            guard claims.add(1, ordering: .relaxed).newValue == 2 else { return }  // hold the second
+            reached.notify()
+            _ = await open.wait(timeout: .seconds(60))
+        }
+        let queue = TaskQueue(store: store)
+        var configuration = WorkerPoolConfiguration()
+        configuration.workerID = "interposed"
+        configuration.concurrency = 2
+        configuration.shutdownGracePeriod = .milliseconds(100)
+        let pool = WorkerPool(queue: queue, configuration: configuration)
+        let stopped = Locked<[String]>([])
+        pool.register("t") { context in
+            do {
+                while true { try await Task.sleep(for: .milliseconds(10)) }
+            } catch {
+                stopped.withLock { $0.append(context.task.payload.text) }
+                throw error
+            }
+        }
+        let running = Task { try await pool.run() }
+        defer { pool.stop() }
+        let first = try await queue.enqueue(NewTask(type: "t", payload: RawJSON(validating: #""first""#))).task.id
+        #expect(try await eventually { try await queue.task(id: first).status == .running })
+        let second = try await queue.enqueue(NewTask(type: "t", payload: RawJSON(validating: #""second""#))).task.id
+        #expect(await reached.wait(timeout: .seconds(30)), "the second claim committed and is held")
+        pool.stop()
+        let firstStopped = await eventually(timeout: .seconds(10)) { stopped.withLock { $0 } == [#""first""#] }
+        #expect(firstStopped, "the running handler was stopped while the claim was held")
+        open.notify()
+        let handedBack = try await eventually(timeout: .seconds(30)) {
+            let (a, b) = (try await queue.task(id: first), try await queue.task(id: second))
+            return a.status == .queued && b.status == .queued
+        }
+        guard handedBack else {
+            Issue.record("not handed back: \(try await queue.task(id: first)), \(try await queue.task(id: second))")
+            return
+        }
+        try await running.value
+        for id in [first, second] {
+            #expect(try await queue.logs(taskID: id).map(\.event) == [.enqueued, .claimed, .released])
+        }
     }
 }
 

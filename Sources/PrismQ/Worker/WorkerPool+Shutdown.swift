@@ -15,14 +15,19 @@ extension WorkerPool {
         while hasWork, grace.remaining > .zero, !Task.isCancelled {
             _ = await settled.wait(timeout: min(grace.remaining, .milliseconds(100)))
         }
-        // A claim still in the store when the grace ends: its tasks are stopped (and handed
-        // back) with the rest once it has come back. A detached wait, as below.
-        while state.withLock({ $0.claimsInFlight > 0 }) {
-            _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
+        // The grace is over: the running handlers stop now, and so does any a claim still in
+        // the store starts later (see `start`).
+        let remaining = state.withLock { state in
+            state.graceOver = true
+            return Array(state.running.keys)
         }
-        let remaining = state.withLock { Array($0.running.keys) }
         for lease in remaining {
             stopHandler(lease, because: .shutdown)
+        }
+        // A claim still in the store: its tasks are handed back with the rest once it has come
+        // back. A detached wait, as below.
+        while state.withLock({ $0.claimsInFlight > 0 }) {
+            _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
         }
         // Handlers that ignore cancellation get a little longer; then their tasks are handed
         // back here, and whatever they return later is refused by the fencing token.

@@ -14,6 +14,7 @@ extension WorkerPool {
     func workLoop(capabilities: [String], watch: WorkWatch) async {
         var idle = configuration.idlePoll.lowerBound
         var errorBackoff = Duration.milliseconds(50)
+        var lookBackoff = Duration.milliseconds(50)
         while true {
             // Handlers that finished together settle together: let the others that are ready
             // run first, so that one write carries all their outcomes.
@@ -64,12 +65,13 @@ extension WorkerPool {
             }
             do {
                 idle = try await sleepUntilWork(capabilities: capabilities, idle: idle, watch: watch)
+                lookBackoff = .milliseconds(50)
             } catch {
-                // The round was recorded; only the look at the ready set failed: wait, then
-                // claim again (a failing store fails that too, and backs off above).
+                // The round was recorded; only the look at the ready set failed: wait (longer
+                // each time it fails, whatever the writes do), then claim again.
                 logger.warning("Could not look for ready tasks; retrying", metadata: ["prismq.error": "\(error)"])
-                await waitForWakeup(timeout: errorBackoff)
-                errorBackoff = min(errorBackoff * 2, .seconds(5))
+                await waitForWakeup(timeout: lookBackoff)
+                lookBackoff = min(lookBackoff * 2, .seconds(5))
             }
         }
     }
@@ -136,8 +138,6 @@ extension WorkerPool {
         settled.notify()
     }
 
-    /// Keeps a failed round's outcomes for the next round (their leases are still renewed),
-    /// giving up on one after 8 failed writes: its lease then expires and the task runs again.
     /// A round's claim came back, its leases (if any) now running: the grace period no longer
     /// waits for it.
     func claimReturned() {
@@ -145,6 +145,8 @@ extension WorkerPool {
         settled.notify()
     }
 
+    /// Keeps a failed round's outcomes for the next round (their leases are still renewed),
+    /// giving up on one after 8 failed writes: its lease then expires and the task runs again.
     func retryLater(_ batch: [Unsettled], after error: any Error) {
         logger.warning("Could not record outcomes or claim; retrying", metadata: ["prismq.error": "\(error)"])
         var kept: [Unsettled] = []
@@ -171,7 +173,10 @@ extension WorkerPool {
         let context = TaskContext(task: lease.task, lease: lease.id, logger: taskLogger(lease.task))
         let handler = state.withLock { $0.handlers[lease.task.type] ?? $0.fallback }
         // Registered before the handler starts, so that however soon it finishes it is known.
-        state.withLock { $0.running[lease.id] = Running(lease: lease, handler: nil) }
+        // A late claim's task, once the grace period is over, is stopped as soon as it starts.
+        state.withLock {
+            $0.running[lease.id] = Running(lease: lease, handler: nil, stopReason: $0.graceOver ? .shutdown : nil)
+        }
         let work = Task {
             let watchdog = lease.task.timeout.map { timeout in
                 Task {

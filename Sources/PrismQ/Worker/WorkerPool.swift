@@ -51,6 +51,8 @@ public final class WorkerPool: Service, Sendable {
         /// Rounds whose claim is in the store: their leases are not in ``running`` yet, and
         /// the grace period must wait for them (a stop can come while the claim commits).
         var claimsInFlight = 0
+        /// The grace period has ended: a handler that starts now is stopped at once.
+        var graceOver = false
     }
 
     /// The queue the pool serves.
