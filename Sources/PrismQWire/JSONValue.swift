@@ -90,18 +90,10 @@ package struct JSONBody {
     }
 
     package func strings(_ field: String) throws(QueueError) -> [String]? {
-        switch members[field]?.value {
-        case nil, .null?: return nil
-        case .array(let values)?:
-            var strings: [String] = []
-            for value in values {
-                guard case .string(let string) = value else {
-                    throw QueueError(.invalidArgument, "'\(field)' must be an array of strings.")
-                }
-                strings.append(string)
-            }
-            return strings
-        default: throw QueueError(.invalidArgument, "'\(field)' must be an array of strings.")
+        let refusal = "'\(field)' must be an array of strings."
+        return try array(field, refusal: refusal, elementRefusal: refusal) { value in
+            guard case .string(let string) = value else { return nil }
+            return string
         }
     }
 
@@ -114,18 +106,30 @@ package struct JSONBody {
     }
 
     package func objects(_ field: String) throws(QueueError) -> [JSONBody]? {
+        try array(
+            field, refusal: "'\(field)' must be an array of objects.",
+            elementRefusal: "Each of '\(field)' must be an object."
+        ) { value in
+            guard case .object(let object) = value else { return nil }
+            return JSONBody(object)
+        }
+    }
+
+    /// An array field (`nil` when absent or null), each element read by `element`: refused
+    /// with `refusal` when it is not an array, with `elementRefusal` when `element` gives `nil`.
+    private func array<Element>(
+        _ field: String, refusal: String, elementRefusal: String, _ element: (JSONValue) -> Element?
+    ) throws(QueueError) -> [Element]? {
         switch members[field]?.value {
         case nil, .null?: return nil
         case .array(let values)?:
-            var bodies: [JSONBody] = []
+            var elements: [Element] = []
             for value in values {
-                guard case .object(let object) = value else {
-                    throw QueueError(.invalidArgument, "Each of '\(field)' must be an object.")
-                }
-                bodies.append(JSONBody(object))
+                guard let read = element(value) else { throw QueueError(.invalidArgument, elementRefusal) }
+                elements.append(read)
             }
-            return bodies
-        default: throw QueueError(.invalidArgument, "'\(field)' must be an array of objects.")
+            return elements
+        default: throw QueueError(.invalidArgument, refusal)
         }
     }
 
@@ -142,7 +146,7 @@ package struct JSONBody {
     }
 
     /// A number of seconds as a duration, within `range`, in whole milliseconds rounded up (a
-    /// short timeout never becomes zero) after rounding to the microsecond, so that a decimal
+    /// short timeout never becomes zero), as `Duration(seconds:rounding:)` converts: a decimal
     /// written from milliseconds (`1.1400000000000001`) reads back as them (1,140 ms, not 1,141).
     package func seconds(_ field: String, in range: ClosedRange<Double>) throws(QueueError) -> Duration? {
         guard let value = try number(field) else { return nil }

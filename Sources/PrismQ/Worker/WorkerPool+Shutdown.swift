@@ -24,15 +24,12 @@ extension WorkerPool {
         for lease in remaining {
             stopHandler(lease, because: .shutdown)
         }
-        // A claim still in the store: its tasks are handed back with the rest once it has come
-        // back. A detached wait, as below.
-        while state.withLock({ $0.claimsInFlight > 0 }) {
-            _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
-        }
-        // Handlers that ignore cancellation get a little longer; then their tasks are handed
-        // back here, and whatever they return later is refused by the fencing token.
+        // Handlers that ignore cancellation, and a claim still in the store, get a little
+        // longer; then the tasks still held are handed back here, and whatever their handlers
+        // return later is refused by the fencing token. (A claim that comes back later starts
+        // its handlers stopped, so the work loop hands its tasks back.)
         let last = Countdown(.seconds(2), on: configuration.clock)
-        while runningCount > 0, last.remaining > .zero {
+        while hasWork, last.remaining > .zero {
             // A detached wait, so that a cancelled pool still gives its handlers the time.
             _ = await Task.detached { await self.settled.wait(timeout: .milliseconds(20)) }.value
         }

@@ -99,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw QueueError(
                     .invalidArgument, "--idle-timeout must be 0 (never) or between 0.001 and 86400 seconds.")
             }
-            server.idleTimeout = idleTimeout > 0 ? .milliseconds(Int64(idleTimeout * 1000)) : nil
+            server.idleTimeout = idleTimeout > 0 ? Duration(seconds: idleTimeout, rounding: .towardZero) : nil
             let location = try store.location()
             if case .remote = location {
                 throw QueueError(
